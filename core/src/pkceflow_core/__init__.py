@@ -1,0 +1,103 @@
+"""pkceflow-core: OAuth 2.0 Authorization Code + PKCE without I/O.
+
+The names below are the whole public API; modules not listed here are internal.
+``pkceflow_core.hookspecs`` (pluggy) and ``pkceflow_core.oidc`` (PyJWT) are imported
+only by those who use them, to keep this import light.
+"""
+
+from .client_auth import ClientConfig
+from .driver import Driver, discover
+from .errors import (
+    AuthorizationError,
+    CallbackError,
+    CallbackTimeoutError,
+    DuplicateParameterError,
+    FlowStateError,
+    IdTokenError,
+    InsecureEndpointError,
+    InvalidResponseError,
+    IssuerMismatchError,
+    LoginRequiredError,
+    MetadataError,
+    MissingCodeError,
+    MissingIssuerError,
+    MissingStateError,
+    PkceflowError,
+    RestoreError,
+    ServerError,
+    StateMismatchError,
+    StoreError,
+    TokenError,
+    TransportError,
+    UsageError,
+)
+from .flow import AuthorizationCodeFlow, FlowState
+from .http import HttpRequest, HttpResponse
+from .metadata import ServerMetadata, discovery_requests, parse_metadata
+from .pkce import Pkce
+from .ports import (
+    BrowserLauncher,
+    CallbackReply,
+    Events,
+    RedirectListener,
+    TokenStore,
+    Transport,
+)
+from .quirks import Quirks
+from .token_request import (
+    build_refresh_request,
+    build_revocation_request,
+    check_revocation_response,
+)
+from .token_response import parse_token_response
+from .tokens import TokenSet
+
+__all__ = [
+    "AuthorizationCodeFlow",
+    "AuthorizationError",
+    "BrowserLauncher",
+    "CallbackError",
+    "CallbackReply",
+    "CallbackTimeoutError",
+    "ClientConfig",
+    "Driver",
+    "DuplicateParameterError",
+    "Events",
+    "FlowState",
+    "FlowStateError",
+    "HttpRequest",
+    "HttpResponse",
+    "IdTokenError",
+    "InsecureEndpointError",
+    "InvalidResponseError",
+    "IssuerMismatchError",
+    "LoginRequiredError",
+    "MetadataError",
+    "MissingCodeError",
+    "MissingIssuerError",
+    "MissingStateError",
+    "Pkce",
+    "PkceflowError",
+    "Quirks",
+    "RedirectListener",
+    "RestoreError",
+    "ServerError",
+    "ServerMetadata",
+    "StateMismatchError",
+    "StoreError",
+    "TokenError",
+    "TokenSet",
+    "TokenStore",
+    "Transport",
+    "TransportError",
+    "UsageError",
+    "build_refresh_request",
+    "build_revocation_request",
+    "check_revocation_response",
+    "discover",
+    "discovery_requests",
+    "parse_metadata",
+    "parse_token_response",
+]
+
+__version__ = "0.1.0"

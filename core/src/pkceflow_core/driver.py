@@ -1,0 +1,284 @@
+"""The driver: a whole login, refresh or logout run against a set of ports.
+
+It decides in which order the ports are called and what is stored when; the ports
+do every bit of I/O. Any set of adapters (urllib3 or another HTTP client, a
+loopback listener or a web framework's route, a file or a database) can run it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import attrs
+
+from .authorization_url import ExtraParams
+from .client_auth import ClientConfig
+from .errors import (
+    AuthorizationError,
+    CallbackError,
+    LoginRequiredError,
+    MetadataError,
+    PkceflowError,
+    StoreError,
+    TokenError,
+)
+from .flow import AuthorizationCodeFlow, FlowState
+from .http import HttpRequest
+from .metadata import ServerMetadata, discovery_requests, parse_metadata
+from .pkce import TokenBytes
+from .ports import (
+    BrowserLauncher,
+    CallbackReply,
+    Clock,
+    Events,
+    IdTokenCheck,
+    RedirectListener,
+    TokenStore,
+    Transport,
+)
+from .quirks import Quirks
+from .scope import Scope
+from .token_request import (
+    build_refresh_request,
+    build_revocation_request,
+    check_revocation_response,
+)
+from .token_response import parse_token_response
+from .tokens import TokenSet
+
+__all__ = ["Driver", "discover"]
+
+_SUCCESS = "You are signed in. You can close this tab and return to the application."
+_STRAY = (
+    "This request does not belong to the sign-in in progress and was ignored. "
+    "If you started a sign-in, finish it in the tab the application opened."
+)
+
+
+def discover(
+    transport: Transport, issuer: str, *, require_s256: bool = True, quirks: Quirks = Quirks()
+) -> ServerMetadata:
+    """Fetch and parse ``issuer``'s metadata: RFC 8414 first, then OpenID discovery.
+
+    Raises MetadataError when neither document is found or when one is invalid.
+    """
+    last: MetadataError | None = None
+    for request in discovery_requests(issuer):
+        response = transport.send(request)
+        if response.status in (404, 405, 410):
+            last = MetadataError(f"no metadata at {request.url} (HTTP {response.status})")
+            continue
+        return parse_metadata(response, issuer=issuer, require_s256=require_s256, quirks=quirks)
+    assert last is not None
+    raise last
+
+
+@attrs.define
+class _Outcome:
+    request: HttpRequest | None = None
+    tokens: TokenSet | None = None
+    error: PkceflowError | None = None
+
+
+@attrs.define
+class Driver:
+    """Runs logins, refreshes and logouts for one client at one server.
+
+    ``clock`` gives the time (default: time.time) and ``check_id_token`` validates
+    id_tokens before anything is stored (see pkceflow_core.oidc). ``events``
+    hears of every step.
+    """
+
+    server: ServerMetadata
+    client: ClientConfig
+    transport: Transport
+    store: TokenStore
+    clock: Clock = time.time
+    events: Events = attrs.field(factory=Events)
+    check_id_token: IdTokenCheck | None = None
+
+    def login(
+        self,
+        key: str,
+        *,
+        listener: RedirectListener,
+        browser: BrowserLauncher,
+        scope: str | Scope | list[str] | None = None,
+        extra_params: ExtraParams | None = None,
+        timeout: float = 300.0,
+        token_bytes: TokenBytes = os.urandom,
+        on_flow: Callable[[AuthorizationCodeFlow], None] | None = None,
+    ) -> TokenSet:
+        """Run the authorization code flow and store the token set under ``key``.
+
+        The code is exchanged while the browser waits, so the page it shows tells
+        the truth about the outcome. Raises AuthorizationError (refused at the
+        redirect), CallbackError (mix-up, malformed), CallbackTimeoutError,
+        TokenError / InvalidResponseError (token endpoint), IdTokenError,
+        TransportError, StoreError. Nothing is stored unless every check passed.
+        """
+        flow = AuthorizationCodeFlow(
+            self.server,
+            self.client,
+            redirect_uri=listener.redirect_uri,
+            scope=scope,
+            extra_params=extra_params,
+            token_bytes=token_bytes,
+        )
+        if on_flow is not None:
+            on_flow(flow)
+        outcome = _Outcome()
+
+        def handle(target: str) -> CallbackReply:
+            try:
+                request = flow.receive_callback(target)
+            except CallbackError as exc:
+                if flow.state is FlowState.AWAITING_CALLBACK:
+                    return CallbackReply(done=False, ok=False, message=_STRAY)
+                outcome.error = exc
+                prefix = (
+                    "The authorization server refused"
+                    if isinstance(exc, AuthorizationError)
+                    else "The sign-in failed"
+                )
+                return CallbackReply(done=True, ok=False, message=f"{prefix}: {exc}")
+            self.events.callback_received()
+            try:
+                outcome.tokens = self._exchange(flow, request)
+            except PkceflowError as exc:
+                outcome.error = exc
+                return CallbackReply(
+                    done=True, ok=False, message=f"The sign-in failed at the last step: {exc}"
+                )
+            return CallbackReply(done=True, ok=True, message=_SUCCESS)
+
+        self.events.authorization_url(flow.authorization_url)
+        try:
+            browser.open(flow.authorization_url)
+            listener.wait(handle, timeout=timeout)
+            if outcome.error is not None:
+                raise outcome.error
+            tokens = outcome.tokens
+            assert tokens is not None  # wait() returned, so handle() replied done
+            self.store.save(key, tokens)
+        except PkceflowError as exc:
+            self.events.error(key, exc)
+            raise
+        self.events.token_received(key, tokens)
+        self.events.token_changed(key, tokens)
+        return tokens
+
+    def _exchange(self, flow: AuthorizationCodeFlow, request: HttpRequest) -> TokenSet:
+        try:
+            response = self.transport.send(request)
+        except PkceflowError:
+            flow.fail()
+            raise
+        tokens = flow.receive_token_response(response, now=self.clock())
+        if tokens.id_token is not None and self.check_id_token is not None:
+            self.check_id_token(tokens.id_token, flow.nonce)
+        return tokens
+
+    def token(self, key: str, *, min_ttl: float = 60.0) -> TokenSet:
+        """A token set whose access token is valid for ``min_ttl`` more seconds.
+
+        Refreshes when needed, once, however many threads or processes ask at the
+        same moment: the store is read again under its lock before refreshing.
+        Raises LoginRequiredError when there is no usable login.
+        """
+        tokens = self.store.load(key)
+        if tokens is None:
+            raise LoginRequiredError(f"there is no stored login for {key!r}")
+        if tokens.is_fresh(self.clock(), min_ttl):
+            return tokens
+        return self._refresh(key, stale=tokens, min_ttl=min_ttl)
+
+    def refresh(self, key: str) -> TokenSet:
+        """Refresh now, whatever the expiry (the seed component's Refresh)."""
+        tokens = self.store.load(key)
+        if tokens is None:
+            raise LoginRequiredError(f"there is no stored login for {key!r}")
+        return self._refresh(key, stale=tokens, min_ttl=None)
+
+    def _refresh(self, key: str, *, stale: TokenSet, min_ttl: float | None) -> TokenSet:
+        try:
+            with self.store.lock(key):
+                current = self.store.load(key)
+                if current is None:
+                    raise LoginRequiredError(f"the login for {key!r} was removed")
+                if current != stale and (
+                    min_ttl is None or current.is_fresh(self.clock(), min_ttl)
+                ):
+                    # Another thread or process refreshed while this one waited.
+                    return current
+                new = self._refresh_once(key, current)
+        except PkceflowError as exc:
+            self.events.error(key, exc)
+            raise
+        self.events.refresh_done(key, new.expires_at)
+        self.events.token_changed(key, new)
+        return new
+
+    def _refresh_once(self, key: str, current: TokenSet) -> TokenSet:
+        if current.refresh_token is None:
+            raise LoginRequiredError(f"the login for {key!r} has expired and has no refresh token")
+        request = build_refresh_request(self.server, self.client, current.refresh_token)
+        response = self.transport.send(request)
+        try:
+            new = parse_token_response(
+                response,
+                now=self.clock(),
+                requested_scope=current.scope,
+                previous=current,
+                quirks=self.server.quirks,
+            )
+        except TokenError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            # RFC 6749 5.2: the grant is dead. Clear it only if it is still the one
+            # that was refused; a newer one came from a process that did not lock.
+            latest = self.store.load(key)
+            if latest is not None and latest != current:
+                return latest
+            self.store.delete(key)
+            raise LoginRequiredError(
+                f"the authorization server refused the refresh token for {key!r}"
+                " (invalid_grant): log in again"
+            ) from exc
+        if (
+            new.id_token is not None
+            and new.id_token != current.id_token
+            and self.check_id_token is not None
+        ):
+            self.check_id_token(new.id_token, None)
+        if not self.store.replace(key, current, new):
+            raise StoreError(f"the stored login for {key!r} changed during a locked refresh")
+        return new
+
+    def logout(self, key: str, *, revoke: bool = True) -> bool:
+        """Forget the stored login; revoke its tokens first where the server can (RFC 7009).
+
+        Returns True when tokens were revoked. The local copy is deleted even when
+        revocation fails; the error is raised afterwards.
+        """
+        with self.store.lock(key):
+            tokens = self.store.load(key)
+            if tokens is None:
+                return False
+            try:
+                if revoke and self.server.revocation_endpoint is not None:
+                    # Revoking the refresh token first stops new access tokens
+                    # being minted from it (RFC 7009 2.1).
+                    if tokens.refresh_token is not None:
+                        self._revoke(tokens.refresh_token, "refresh_token")
+                    self._revoke(tokens.access_token, "access_token")
+                    return True
+                return False
+            finally:
+                self.store.delete(key)
+
+    def _revoke(self, token: str, hint: str) -> None:
+        request = build_revocation_request(self.server, self.client, token, token_type_hint=hint)
+        check_revocation_response(self.transport.send(request))

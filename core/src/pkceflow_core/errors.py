@@ -1,0 +1,209 @@
+"""One hierarchy for every error pkceflow raises.
+
+Each class says whose fault it was, in the manner of h11's Local/Remote split:
+
+- ``UsageError``: the calling program (bad configuration, a step out of order).
+- ``CallbackError``: what arrived at the redirect URI (the person's browser, the
+  provider's redirect, or any local process that can reach the listener).
+- ``ServerError``: what the authorization server answered over HTTP.
+- ``TransportError``, ``StoreError``, ``LoginRequiredError``: the world around the
+  flow (network, storage, a login that must be done again).
+
+No message ever contains a secret: an error carries the provider's ``error``,
+``error_description`` and ``error_uri`` and, for unparseable bodies, a short excerpt
+with anything that looks like a token elided.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationError",
+    "CallbackError",
+    "CallbackTimeoutError",
+    "DuplicateParameterError",
+    "FlowStateError",
+    "IdTokenError",
+    "InsecureEndpointError",
+    "InvalidResponseError",
+    "IssuerMismatchError",
+    "LoginRequiredError",
+    "MetadataError",
+    "MissingCodeError",
+    "MissingIssuerError",
+    "MissingStateError",
+    "PkceflowError",
+    "RestoreError",
+    "ServerError",
+    "StateMismatchError",
+    "StoreError",
+    "TokenError",
+    "TransportError",
+    "UsageError",
+    "printable",
+]
+
+_CONTROL = {c: None for c in range(32) if c not in (9,)} | {127: None}
+_CONTROL.update(dict.fromkeys(range(0x80, 0xA0)))
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Return ``text`` without control characters, cut to ``limit`` characters.
+
+    Provider-supplied strings (``error_description`` and the like) reach terminals
+    and log files; removing C0/C1 controls keeps a provider from rewriting the
+    person's terminal with escape sequences.
+    """
+    cleaned = text.translate(_CONTROL)
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 1] + "\u2026"
+    return cleaned
+
+
+class PkceflowError(Exception):
+    """The base of every error pkceflow raises on purpose."""
+
+
+class UsageError(PkceflowError, ValueError):
+    """The calling program asked for something invalid (configuration, arguments)."""
+
+
+class FlowStateError(UsageError):
+    """A flow step was called out of order, e.g. exchanging before a callback."""
+
+
+class RestoreError(PkceflowError, ValueError):
+    """Dumped data (a flow in progress, a stored token set) is corrupt or of another version."""
+
+
+class CallbackError(PkceflowError):
+    """The request that reached the redirect URI is not a valid authorization response."""
+
+
+class MissingStateError(CallbackError):
+    """The callback carries no ``state`` (RFC 6749 4.1.2)."""
+
+
+class StateMismatchError(CallbackError):
+    """The callback's ``state`` is not the one this flow sent (CSRF defence, RFC 6749 10.12)."""
+
+
+class MissingCodeError(CallbackError):
+    """The callback has a valid ``state`` but neither ``code`` nor ``error``."""
+
+
+class DuplicateParameterError(CallbackError):
+    """A callback parameter appears more than once (RFC 6749 3.1)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"the callback repeats the parameter {printable(name, 60)!r}")
+        self.name = name
+
+
+class IssuerMismatchError(CallbackError):
+    """The callback's ``iss`` differs from the expected issuer (RFC 9207 2.4, mix-up defence)."""
+
+
+class MissingIssuerError(CallbackError):
+    """The server announces RFC 9207 support but the callback carries no ``iss``."""
+
+
+class _OAuthErrorMixin:
+    """The three fields of an OAuth error response (RFC 6749 4.1.2.1 and 5.2)."""
+
+    error: str
+    error_description: str | None
+    error_uri: str | None
+
+    def _set_fields(self, error: str, description: str | None, uri: str | None) -> str:
+        self.error = error
+        self.error_description = description
+        self.error_uri = uri
+        text = printable(error, 80)
+        if description:
+            text += f": {printable(description)}"
+        return text
+
+
+class AuthorizationError(_OAuthErrorMixin, CallbackError):
+    """The authorization server refused at the redirect (``error=access_denied`` and the like).
+
+    Attributes ``error``, ``error_description`` and ``error_uri`` hold what the
+    server sent (RFC 6749 4.1.2.1); the message has control characters removed.
+    """
+
+    def __init__(
+        self, error: str, error_description: str | None = None, error_uri: str | None = None
+    ) -> None:
+        super().__init__(self._set_fields(error, error_description, error_uri))
+
+
+class ServerError(PkceflowError):
+    """The authorization server's HTTP answer was an error or could not be used."""
+
+
+class TokenError(_OAuthErrorMixin, ServerError):
+    """An endpoint answered with an OAuth error (RFC 6749 5.2), e.g. ``invalid_grant``.
+
+    Attributes: ``error``, ``error_description``, ``error_uri`` and ``status`` (HTTP).
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        error_uri: str | None = None,
+        *,
+        status: int,
+    ) -> None:
+        super().__init__(f"{self._set_fields(error, error_description, error_uri)} (HTTP {status})")
+        self.status = status
+
+
+class InvalidResponseError(ServerError):
+    """An answer that breaks the protocol: not JSON, a missing field, a wrong type.
+
+    ``status`` is the HTTP status; ``excerpt`` a short, printable start of the body.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, excerpt: str = "") -> None:
+        text = message if status is None else f"{message} (HTTP {status})"
+        if excerpt:
+            text += f"; body starts: {excerpt!r}"
+        super().__init__(text)
+        self.status = status
+        self.excerpt = excerpt
+
+
+class MetadataError(ServerError):
+    """Server metadata (RFC 8414, OpenID discovery) is invalid or names another issuer."""
+
+
+class InsecureEndpointError(UsageError):
+    """An endpoint uses plain http on a host that is not a loopback address."""
+
+
+class IdTokenError(ServerError):
+    """An id_token failed a check of OpenID Connect Core 3.1.3.7."""
+
+
+class TransportError(PkceflowError):
+    """The HTTP request could not be completed (connection, TLS, timeout, size limit)."""
+
+
+class CallbackTimeoutError(PkceflowError, TimeoutError):
+    """No valid callback arrived before the deadline.
+
+    ``rejected`` counts the callbacks that arrived but were refused (wrong state...).
+    """
+
+    def __init__(self, message: str, *, rejected: int = 0) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
+class StoreError(PkceflowError):
+    """The token store could not be read or written; what was stored is left intact."""
+
+
+class LoginRequiredError(PkceflowError):
+    """There is no usable stored login: run the authorization flow again."""

@@ -1,0 +1,39 @@
+"""HTTP as data: what the core asks a transport to send, and what comes back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+__all__ = ["HttpRequest", "HttpResponse"]
+
+
+def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+@attrs.frozen
+class HttpRequest:
+    """A request for the transport port to send.
+
+    ``body`` (form data with codes, verifiers, tokens) and ``headers`` (which may
+    hold client credentials) are left out of the repr.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes = attrs.field(default=b"", repr=False)
+    #: False where the request must never be repeated once it may have reached the
+    #: server (a code exchange: codes are single-use, RFC 6749 4.1.2).
+    retry_safe: bool = False
+
+
+@attrs.frozen
+class HttpResponse:
+    """A response as the transport received it; header names are lower-cased."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict, converter=_lower_headers)
+    body: bytes = attrs.field(default=b"", repr=False)

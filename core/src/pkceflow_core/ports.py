@@ -1,0 +1,153 @@
+"""Ports: what the core needs from the world, as typing.Protocol classes.
+
+Adapters implement these; the core and its driver only ever call them. Each
+method says what it raises: only PkceflowError subclasses cross a port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import attrs
+
+from .errors import PkceflowError
+from .http import HttpRequest, HttpResponse
+from .tokens import TokenSet
+
+__all__ = [
+    "BrowserLauncher",
+    "CallbackHandler",
+    "CallbackReply",
+    "Clock",
+    "Events",
+    "IdTokenCheck",
+    "RedirectListener",
+    "TokenStore",
+    "Transport",
+]
+
+#: Seconds since the epoch, like time.time.
+Clock = Callable[[], float]
+
+
+class Transport(Protocol):
+    """Sends one HttpRequest and returns the HttpResponse, whatever its status."""
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request``; raise TransportError when no response could be read.
+
+        Redirects are returned, never followed. A request with ``retry_safe``
+        False is not repeated once it may have reached the server.
+        """
+        ...
+
+
+class BrowserLauncher(Protocol):
+    """Shows the authorization URL to the person."""
+
+    def open(self, url: str) -> bool:
+        """Open ``url`` in a browser; False when none could be opened.
+
+        An adapter that returns False has already shown the URL some other way
+        (printed it), so the flow goes on either way.
+        """
+        ...
+
+
+@attrs.frozen
+class CallbackReply:
+    """What the redirect listener does with one request to the redirect URI."""
+
+    #: Stop listening (a final outcome) or keep waiting for the real callback.
+    done: bool
+    #: Show the success page or the error page.
+    ok: bool
+    #: Plain text for the person; the listener escapes it (it may hold text the
+    #: authorization server or a stray request chose).
+    message: str
+
+
+#: Called by a listener with the request target of each callback it receives
+#: (``/callback?code=...``), one call at a time.
+CallbackHandler = Callable[[str], CallbackReply]
+
+
+class RedirectListener(Protocol):
+    """Receives the browser's redirect on a loopback address (RFC 8252 7.3)."""
+
+    @property
+    def redirect_uri(self) -> str:
+        """The URI to register in the authorization request, with the real port."""
+        ...
+
+    def wait(self, handle: CallbackHandler, *, timeout: float) -> None:
+        """Serve callbacks to ``handle`` until it replies ``done``; then return.
+
+        Raises CallbackTimeoutError when ``timeout`` seconds pass first. Calls to
+        ``handle`` never overlap.
+        """
+        ...
+
+    def close(self) -> None:
+        """Stop listening and release the socket; safe to call twice."""
+        ...
+
+
+class TokenStore(Protocol):
+    """Keeps token sets by key (a profile name) and serialises refreshes."""
+
+    def load(self, key: str) -> TokenSet | None:
+        """The stored token set, or None. StoreError when it cannot be read."""
+        ...
+
+    def save(self, key: str, tokens: TokenSet) -> None:
+        """Store ``tokens`` whole or not at all. StoreError on failure."""
+        ...
+
+    def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
+        """Store ``new`` only if ``old`` is what is stored (compare-and-swap).
+
+        Returns False, storing nothing, when something else is stored: a rotated
+        refresh token is never overwritten by an older one.
+        """
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget the token set; nothing happens if there is none."""
+        ...
+
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        """Hold ``key`` exclusively across threads (and processes, where stored there)."""
+        ...
+
+
+#: Checks an id_token against the nonce sent (None on refresh); raises IdTokenError.
+IdTokenCheck = Callable[[str, "str | None"], None]
+
+
+class Events:
+    """Things that happen during a login or refresh, for observers to hear of.
+
+    The base class ignores them all; override what you need. Hooks that only need
+    to know that something happened receive no secret.
+    """
+
+    def authorization_url(self, url: str) -> None:
+        """The authorization URL is about to be opened in the browser."""
+
+    def callback_received(self) -> None:
+        """A valid callback arrived at the redirect URI (the code is not passed)."""
+
+    def token_received(self, key: str, tokens: TokenSet) -> None:
+        """A login finished with ``tokens``."""
+
+    def refresh_done(self, key: str, expires_at: float | None) -> None:
+        """An access token was refreshed; it now expires at ``expires_at``."""
+
+    def token_changed(self, key: str, tokens: TokenSet) -> None:
+        """The stored token set for ``key`` changed (persist it elsewhere if needed)."""
+
+    def error(self, key: str, error: PkceflowError) -> None:
+        """A login or refresh failed with ``error``."""

@@ -1,0 +1,178 @@
+"""Token endpoint answers (RFC 6749 5.1 and 5.2), parsed strictly and totally.
+
+Every path out of :func:`parse_token_response` is a TokenSet or a PkceflowError;
+nothing else escapes, whatever the body holds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ._json import MAX_BODY, excerpt, loads_object
+from .errors import InvalidResponseError, TokenError, printable
+from .http import HttpResponse
+from .quirks import Quirks
+from .scope import Scope
+from .tokens import TokenSet
+
+__all__ = ["check_error_response", "parse_token_response"]
+
+# Ten years: a longer lifetime is a server bug, not a promise worth storing.
+_MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+_DIGITS = re.compile(r"[0-9]{1,12}\Z")
+
+
+def _form_object(body: bytes, status: int) -> dict[str, Any]:
+    if len(body) > MAX_BODY:
+        raise InvalidResponseError("the token response is too large", status=status)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise InvalidResponseError(
+            "the token response is not form-encoded", status=status, excerpt=excerpt(body)
+        ) from None
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidResponseError(
+                f"the token response repeats {printable(key, 40)!r}", status=status
+            )
+        result[key] = value
+    return result
+
+
+def _read_body(
+    response_status: int, body: bytes, content_type: str, quirks: Quirks
+) -> dict[str, Any]:
+    if quirks.form_encoded_token_response and content_type.startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        return _form_object(body, response_status)
+    return loads_object(body, what="the token response", status=response_status)
+
+
+def _optional_str(doc: dict[str, Any], name: str, status: int) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidResponseError(
+            f"{name} in the token response must be a non-empty string", status=status
+        )
+    return value
+
+
+def _raise_oauth_error(doc: dict[str, Any], status: int) -> None:
+    error = doc["error"]
+    if not isinstance(error, str) or not error:
+        raise InvalidResponseError("the error member must be a non-empty string", status=status)
+    description = doc.get("error_description")
+    uri = doc.get("error_uri")
+    raise TokenError(
+        error,
+        description if isinstance(description, str) else None,
+        uri if isinstance(uri, str) else None,
+        status=status,
+    )
+
+
+def check_error_response(response: HttpResponse, *, what: str) -> None:
+    """Raise the right error for a non-2xx answer from a token-family endpoint.
+
+    An RFC 6749 5.2 error object becomes TokenError; anything else an
+    InvalidResponseError with the status and a safe excerpt.
+    """
+    status, body = response.status, response.body
+    try:
+        doc = loads_object(body, what=what, status=status)
+    except InvalidResponseError:
+        raise InvalidResponseError(
+            f"{what} did not answer with OAuth error JSON", status=status, excerpt=excerpt(body)
+        ) from None
+    if "error" in doc:
+        _raise_oauth_error(doc, status)
+    raise InvalidResponseError(f"{what} answered an error without an error code", status=status)
+
+
+def _expires_in(value: object, quirks: Quirks, status: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and quirks.expires_in_as_string and _DIGITS.match(value):
+        value = int(value)
+    # RFC 6749 A.14: expires-in = 1*DIGIT. bool is an int in Python; refuse it.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidResponseError("expires_in must be an integer number of seconds", status=status)
+    if not 0 < value <= _MAX_EXPIRES_IN:
+        raise InvalidResponseError(
+            f"expires_in must be between 1 and {_MAX_EXPIRES_IN} seconds", status=status
+        )
+    return value
+
+
+def _scope(value: object, requested: Scope | None, quirks: Quirks, status: int) -> Scope | None:
+    if value is None:
+        # RFC 6749 5.1: omitted when identical to the scope requested.
+        return requested
+    if isinstance(value, list) and quirks.scope_as_array:
+        if not all(isinstance(item, str) for item in value):
+            raise InvalidResponseError("scope items must be strings", status=status)
+        return tuple(dict.fromkeys(value))
+    if not isinstance(value, str):
+        raise InvalidResponseError("scope in the token response must be a string", status=status)
+    text = value
+    for separator in quirks.scope_separators:
+        text = text.replace(separator, " ")
+    return tuple(dict.fromkeys(s for s in text.split(" ") if s))
+
+
+def parse_token_response(
+    response: HttpResponse,
+    *,
+    now: float,
+    requested_scope: Scope | None = None,
+    previous: TokenSet | None = None,
+    quirks: Quirks = Quirks(),
+) -> TokenSet:
+    """Turn a token endpoint answer into a TokenSet, or raise.
+
+    ``now`` turns ``expires_in`` into ``expires_at``. ``previous`` is the token set a
+    refresh started from: its refresh token (and id_token) are kept when the server
+    sends no new one (RFC 6749 6). Raises TokenError for an OAuth error (with its
+    HTTP status), InvalidResponseError for anything malformed.
+    """
+    status, body = response.status, response.body
+    if not 200 <= status < 300:
+        check_error_response(response, what="the token endpoint")
+    doc = _read_body(status, body, response.headers.get("content-type", "").lower(), quirks)
+    if "error" in doc and "access_token" not in doc:
+        _raise_oauth_error(doc, status)
+    access_token = _optional_str(doc, "access_token", status)
+    if access_token is None:
+        raise InvalidResponseError("the token response has no access_token", status=status)
+    token_type = doc.get("token_type")
+    if not isinstance(token_type, str):
+        raise InvalidResponseError("the token response has no token_type", status=status)
+    # RFC 6749 7.1 and RFC 6750: the type is case-insensitive; only Bearer is supported.
+    if token_type.lower() != "bearer":
+        raise InvalidResponseError(
+            f"token_type {printable(token_type, 40)!r} is not supported (only Bearer)",
+            status=status,
+        )
+    expires_in = _expires_in(doc.get("expires_in"), quirks, status)
+    refresh_token = _optional_str(doc, "refresh_token", status)
+    id_token = _optional_str(doc, "id_token", status)
+    if previous is not None:
+        refresh_token = refresh_token or previous.refresh_token
+        id_token = id_token or previous.id_token
+    known = {"access_token", "token_type", "expires_in", "refresh_token", "id_token", "scope"}
+    return TokenSet(
+        access_token=access_token,
+        token_type="Bearer",
+        expires_at=None if expires_in is None else now + expires_in,
+        refresh_token=refresh_token,
+        id_token=id_token,
+        scope=_scope(doc.get("scope"), requested_scope, quirks, status),
+        extra={k: v for k, v in doc.items() if k not in known},
+    )
