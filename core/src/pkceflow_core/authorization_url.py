@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlunsplit
 
 from .endpoints import check_endpoint
 from .errors import UsageError
@@ -26,8 +26,7 @@ def build_authorization_url(
     parameters, ``extra``): a clash raises UsageError rather than letting the
     server pick one (RFC 6749 3.1: parameters must not be included more than once).
     """
-    parts = urlsplit(endpoint)
-    check_endpoint(endpoint, name="authorization endpoint")
+    parts = check_endpoint(endpoint, name="authorization endpoint")
     existing = parse_qsl(parts.query, keep_blank_values=True)
     pairs: list[tuple[str, str]] = list(existing)
     seen = {name for name, _ in existing}

@@ -7,6 +7,7 @@ forged request from any local process can neither end the flow nor plant an erro
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,6 +35,8 @@ __all__ = [
 #: Larger callbacks are refused before parsing; real codes are far shorter.
 MAX_CALLBACK = 16 * 1024
 _MAX_FIELDS = 64
+# A URL starts with a scheme; a bare query may hold "://" in a value (iss=https://...).
+_ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 @attrs.frozen
@@ -54,7 +57,12 @@ def parse_callback_params(url_or_query: str) -> dict[str, str]:
     if len(url_or_query) > MAX_CALLBACK:
         raise CallbackError(f"the callback is longer than {MAX_CALLBACK} characters")
     text = url_or_query.strip()
-    if "://" in text or text.startswith("/"):
+    try:
+        # A lone surrogate cannot be form-encoded into the token request later.
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CallbackError("the callback is not valid text") from None
+    if _ABSOLUTE_URL.match(text) or text.startswith("/"):
         try:
             query = urlsplit(text).query
         except ValueError:

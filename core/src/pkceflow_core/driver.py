@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -39,7 +39,6 @@ from .ports import (
     Transport,
 )
 from .quirks import Quirks
-from .scope import Scope
 from .token_request import (
     build_refresh_request,
     build_revocation_request,
@@ -105,7 +104,7 @@ class Driver:
         *,
         listener: RedirectListener,
         browser: BrowserLauncher,
-        scope: str | Scope | list[str] | None = None,
+        scope: str | Iterable[str] | None = None,
         extra_params: ExtraParams | None = None,
         timeout: float = 300.0,
         token_bytes: TokenBytes = os.urandom,
@@ -201,6 +200,29 @@ class Driver:
         if tokens is None:
             raise LoginRequiredError(f"there is no stored login for {key!r}")
         return self._refresh(key, stale=tokens, min_ttl=None)
+
+    def refresh_with(self, key: str, refresh_token: str) -> TokenSet:
+        """Refresh with a refresh token obtained elsewhere and store the result under ``key``.
+
+        The seed component's ``Refresh(refresh_token)``. The given refresh token is
+        kept when the server sends no new one.
+        """
+        try:
+            with self.store.lock(key):
+                request = build_refresh_request(self.server, self.client, refresh_token)
+                response = self.transport.send(request)
+                new = parse_token_response(response, now=self.clock(), quirks=self.server.quirks)
+                if new.refresh_token is None:
+                    new = attrs.evolve(new, refresh_token=refresh_token)
+                if new.id_token is not None and self.check_id_token is not None:
+                    self.check_id_token(new.id_token, None)
+                self.store.save(key, new)
+        except PkceflowError as exc:
+            self.events.error(key, exc)
+            raise
+        self.events.refresh_done(key, new.expires_at)
+        self.events.token_changed(key, new)
+        return new
 
     def _refresh(self, key: str, *, stale: TokenSet, min_ttl: float | None) -> TokenSet:
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .authorization_url import ExtraParams, build_authorization_url
@@ -94,7 +94,7 @@ class AuthorizationCodeFlow:
         client: ClientConfig,
         *,
         redirect_uri: str,
-        scope: str | Scope | list[str] | None = None,
+        scope: str | Iterable[str] | None = None,
         extra_params: ExtraParams | None = None,
         challenge_method: ChallengeMethod = "S256",
         token_bytes: TokenBytes = os.urandom,

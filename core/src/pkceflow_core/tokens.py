@@ -97,10 +97,14 @@ class TokenSet:
             raise RestoreError("stored scope must be a list of strings")
         if not isinstance(extra, dict):
             raise RestoreError("stored extra must be an object")
+        try:
+            expires = None if expires_at is None else float(expires_at)
+        except OverflowError:
+            raise RestoreError("stored expires_at is out of range") from None
         return cls(
             access_token=access,
             token_type=token_type,
-            expires_at=None if expires_at is None else float(expires_at),
+            expires_at=expires,
             refresh_token=optional["refresh_token"],
             id_token=optional["id_token"],
             scope=None if scope is None else tuple(scope),
