@@ -1,0 +1,237 @@
+"""Token sets in files: one JSON document per profile, private, replaced atomically.
+
+Each file is created 0600 inside a 0700 folder (never readable by others, not even
+for a moment), written to a temporary file, fsynced and renamed over the old one,
+so a crash leaves either the old or the new token set, never half of one. A lock
+file serialises refreshes across processes, so a rotated refresh token is never
+lost to a concurrent writer.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import secrets
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from pkceflow_core import RestoreError, StoreError, TokenSet
+
+from .paths import data_dir
+
+__all__ = ["FileStore", "check_key"]
+
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_MAX_FILE = 1 << 20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe profile name (letters, digits, ``._-``), else StoreError."""
+    if not _KEY.match(key):
+        raise StoreError(
+            f"{key!r} is not a valid profile name: use 1-64 letters, digits, '.', '_' or '-'"
+        )
+    return key
+
+
+class FileStore:
+    """Keeps each profile's token set in ``<directory>/<profile>.json``.
+
+    ``directory`` defaults to ``$PKCEFLOW_HOME/tokens`` or the user's data folder.
+    A file that others can read, that is a symlink, or that belongs to another user
+    is refused with a StoreError saying how to fix it.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, *, lock_timeout: float = 60.0
+    ):
+        self.directory = Path(directory) if directory is not None else data_dir() / "tokens"
+        self._lock_timeout = lock_timeout
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.RLock] = {}
+        self._depth: dict[str, int] = {}
+
+    def path(self, key: str) -> Path:
+        """The file that holds ``key``'s token set."""
+        return self.directory / f"{check_key(key)}.json"
+
+    def _ensure_directory(self) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            info = os.lstat(self.directory)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.directory}: {exc.strerror}") from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise StoreError(
+                f"{self.directory} is not a folder (a symlink or a file is in the way)"
+            )
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            os.chmod(self.directory, 0o700)
+
+    # -- reading -------------------------------------------------------------------
+
+    def load(self, key: str) -> TokenSet | None:
+        """Read ``key``'s token set; None when there is none. StoreError if unusable."""
+        path = self.path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"{path} is a symlink; refusing to follow it") from None
+            raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise StoreError(f"{path} is not a regular file")
+            if info.st_uid != os.getuid():
+                raise StoreError(f"{path} belongs to another user; refusing to use it")
+            if info.st_mode & 0o077:
+                raise StoreError(
+                    f"{path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o});"
+                    f" fix it with: chmod 600 {path}"
+                )
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
+        try:
+            return TokenSet.from_dict(json.loads(data))
+        except (ValueError, RecursionError, RestoreError) as exc:
+            raise StoreError(
+                f"{path} is not a token set this pkceflow can read ({_reason(exc)});"
+                " log in again to replace it"
+            ) from None
+
+    # -- writing -------------------------------------------------------------------
+
+    def save(self, key: str, tokens: TokenSet) -> None:
+        """Write ``tokens`` for ``key`` atomically; the old file stays on failure."""
+        with self.lock(key):
+            self._write(key, tokens)
+
+    def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
+        """Write ``new`` only if ``old`` is what the file holds (under the lock)."""
+        with self.lock(key):
+            if self.load(key) != old:
+                return False
+            self._write(key, new)
+            return True
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``'s file, if there is one."""
+        with self.lock(key):
+            try:
+                os.unlink(self.path(key))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StoreError(f"cannot remove {self.path(key)}: {exc.strerror}") from None
+
+    def _write(self, key: str, tokens: TokenSet) -> None:
+        self._ensure_directory()
+        path = self.path(key)
+        data = json.dumps(tokens.to_dict(), separators=(",", ":")).encode("utf-8")
+        tmp = self.directory / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+            try:
+                self._write_fd(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise StoreError(
+                f"cannot write {path}: {exc.strerror or exc}; the previous login is unchanged"
+            ) from None
+        _fsync_directory(self.directory)
+
+    def _write_fd(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+    # -- locking -------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold ``key`` against other threads and processes (re-entrant per thread)."""
+        import filelock
+
+        check_key(key)
+        with self._guard:
+            thread_lock = self._locks.setdefault(key, threading.RLock())
+        with thread_lock:
+            # Only the thread holding thread_lock reads or writes its depth.
+            depth = self._depth.get(key, 0)
+            self._depth[key] = depth + 1
+            try:
+                if depth:
+                    yield
+                    return
+                self._ensure_directory()
+                file_lock = filelock.FileLock(
+                    str(self.directory / f"{key}.lock"),
+                    timeout=self._lock_timeout,
+                    mode=0o600,
+                    thread_local=False,
+                )
+                try:
+                    file_lock.acquire()
+                except filelock.Timeout:
+                    raise StoreError(
+                        f"another pkceflow process has held the lock on {key!r} for"
+                        f" {self._lock_timeout:g} s"
+                    ) from None
+                try:
+                    yield
+                finally:
+                    file_lock.release()
+            finally:
+                self._depth[key] = depth
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    size = 0
+    while chunk := os.read(fd, 65536):
+        size += len(chunk)
+        if size > _MAX_FILE:
+            raise StoreError("the token file is larger than 1 MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, RestoreError):
+        return str(exc)
+    return "not valid JSON"
+
+
+def _unlink_quietly(path: Path) -> None:
+    with suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Make the rename itself durable (POSIX); where folders cannot be opened, skip.
+    try:
+        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,104 @@
+"""Token sets in the operating system's keychain, through the keyring package."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pkceflow_core import RestoreError, StoreError, TokenSet
+
+from .file_store import FileStore, check_key
+from .paths import data_dir
+
+__all__ = ["KeyringStore"]
+
+
+def _keyring() -> Any:
+    try:
+        import keyring
+        import keyring.errors
+    except ImportError:
+        raise StoreError(
+            "the keyring store needs the keyring package: pip install 'pkceflow[keyring]'"
+        ) from None
+    backend = keyring.get_keyring()
+    if (
+        type(backend).__module__.startswith("keyring.backends.fail")
+        or getattr(backend, "priority", 1) <= 0
+    ):
+        raise StoreError(
+            "no usable keyring backend is installed (no OS keychain was found);"
+            " install one, such as keyrings.alt, or use the file store (--store file)"
+        )
+    return keyring
+
+
+class KeyringStore:
+    """Keeps each profile's token set as one keychain entry of ``service``.
+
+    Refreshes are serialised across processes with a lock file next to where the
+    file store would keep its tokens (the keychain has no locks of its own).
+    Raises StoreError, naming the fix, when no keyring backend is available.
+    """
+
+    def __init__(self, service: str = "pkceflow", *, lock_directory: str | None = None) -> None:
+        self._keyring = _keyring()
+        self._service = service
+        # The file store supplies locking only; it never holds a token here.
+        self._locks = FileStore(lock_directory or data_dir() / "locks")
+
+    def _call(self, what: str, fn: Any, *args: str) -> Any:
+        import keyring.errors
+
+        try:
+            return fn(self._service, *args)
+        except keyring.errors.KeyringError as exc:
+            raise StoreError(f"the keyring could not {what}: {type(exc).__name__}") from None
+
+    def load(self, key: str) -> TokenSet | None:
+        """Read ``key``'s token set from the keychain; None when there is none."""
+        raw = self._call("read the login", self._keyring.get_password, check_key(key))
+        if raw is None:
+            return None
+        try:
+            return TokenSet.from_dict(json.loads(raw))
+        except (ValueError, RecursionError, RestoreError):
+            raise StoreError(
+                f"the keyring entry for {key!r} is not a token set; log in again to replace it"
+            ) from None
+
+    def save(self, key: str, tokens: TokenSet) -> None:
+        """Write ``tokens`` to the keychain."""
+        data = json.dumps(tokens.to_dict(), separators=(",", ":"))
+        with self.lock(key):
+            self._call("store the login", self._keyring.set_password, check_key(key), data)
+
+    def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
+        """Write ``new`` only if ``old`` is what the keychain holds."""
+        with self.lock(key):
+            if self.load(key) != old:
+                return False
+            self.save(key, new)
+            return True
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``'s entry, if there is one."""
+        import keyring.errors
+
+        with self.lock(key):
+            try:
+                self._keyring.delete_password(self._service, check_key(key))
+            except keyring.errors.PasswordDeleteError:
+                return
+            except keyring.errors.KeyringError as exc:
+                raise StoreError(
+                    f"the keyring could not delete the login: {type(exc).__name__}"
+                ) from None
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold ``key`` against other threads and processes."""
+        with self._locks.lock(key):
+            yield

@@ -1,0 +1,332 @@
+"""The loopback redirect listener (RFC 8252 7.3): one callback, then gone.
+
+A minimal HTTP/1.1 server of its own rather than http.server, because every limit
+matters here: the request line and headers are bounded in size and time, each
+connection has its own thread so a slow or idle client cannot hold up the real
+callback, connections beyond a cap push out the oldest, and everything closes
+when the login is over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import selectors
+import socket
+import threading
+import time
+
+from pkceflow_core import CallbackReply, CallbackTimeoutError, UsageError
+from pkceflow_core.endpoints import is_loopback_host
+from pkceflow_core.ports import CallbackHandler
+
+__all__ = ["LoopbackListener", "render_page"]
+
+log = logging.getLogger("pkceflow.loopback")
+
+_REASONS = {
+    200: "OK",
+    303: "See Other",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+}
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f6f7f9; color: #1d2330; }}
+main {{ max-width: 34rem; margin: 12vh auto; padding: 2rem; background: #fff;
+        border-radius: 12px; box-shadow: 0 1px 4px rgba(0,0,0,.12); }}
+h1 {{ font-size: 1.4rem; margin: 0 0 .75rem; color: {colour}; }}
+p {{ margin: 0 0 .5rem; overflow-wrap: anywhere; }}
+</style>
+</head>
+<body>
+<main>
+<h1>{title}</h1>
+<p>{message}</p>
+<p>{hint}</p>
+</main>
+</body>
+</html>
+"""
+
+
+def render_page(ok: bool, message: str) -> bytes:
+    """The answer page: small, valid HTML, everything from the request escaped."""
+    if ok:
+        title, colour, hint = "Signed in", "#1a7f37", "You can close this tab."
+    else:
+        title, colour = "Sign-in failed", "#b42318"
+        hint = "You can close this tab and return to the application."
+    page = _PAGE.format(
+        title=title, colour=colour, message=html.escape(message, quote=True), hint=hint
+    )
+    return page.encode("utf-8")
+
+
+def _response(status: int, body: bytes = b"", *, location: str | None = None) -> bytes:
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS[status]}",
+        "Content-Type: text/html; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Cache-Control: no-store",
+        "Referrer-Policy: no-referrer",
+        "X-Content-Type-Options: nosniff",
+        "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'",
+        "Connection: close",
+    ]
+    if location is not None:
+        lines.append(f"Location: {location}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
+
+
+class LoopbackListener:
+    """Listens on a loopback address for the one redirect a login needs.
+
+    ``host`` is the redirect URI's host: 127.0.0.1 (default), ::1 or localhost
+    (RFC 8252 8.3 prefers the IP literals). ``port`` 0 lets the OS pick a free
+    port, which ``redirect_uri`` then names. ``bind_host`` binds another address
+    (a container whose browser is outside) while the URI keeps ``host``.
+
+    The socket is bound when the listener is made, so the redirect URI is known
+    before the browser opens. Raises UsageError for a non-loopback ``host`` or a
+    bad path, OSError when the port cannot be bound.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/callback",
+        *,
+        bind_host: str | None = None,
+        request_timeout: float = 10.0,
+        max_request_bytes: int = 16 * 1024,
+        max_connections: int = 64,
+        linger: float = 2.0,
+    ) -> None:
+        host = host.strip("[]")
+        if not is_loopback_host(host):
+            raise UsageError(
+                f"the redirect host must be a loopback address, not {host!r} (RFC 8252 7.3);"
+                " use bind_host to listen elsewhere"
+            )
+        if not path.startswith("/") or "?" in path or "#" in path:
+            raise UsageError("the redirect path must start with '/' and have no query")
+        if bind_host is not None and not is_loopback_host(bind_host.strip("[]")):
+            log.warning(
+                "listening for the redirect on %s, which is not a loopback address", bind_host
+            )
+        bind = (bind_host or ("127.0.0.1" if host == "localhost" else host)).strip("[]")
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        self._sock = socket.create_server((bind, port), family=family, backlog=128)
+        self._sock.setblocking(False)
+        self._host = host
+        self._port: int = self._sock.getsockname()[1]
+        self._path = path
+        self._done_path = path.rstrip("/") + "/done"
+        self._request_timeout = request_timeout
+        self._max_request = max_request_bytes
+        self._max_connections = max_connections
+        self._linger = linger
+        self._lock = threading.Lock()  # serialises calls to the handler
+        self._conn_lock = threading.Lock()
+        self._conns: dict[socket.socket, threading.Thread] = {}
+        self._handle: CallbackHandler | None = None
+        self._final: CallbackReply | None = None
+        self._failure: BaseException | None = None
+        self._done = threading.Event()
+        self._page_served = threading.Event()
+        self._rejected = 0
+        self._closed = False
+
+    @property
+    def redirect_uri(self) -> str:
+        """``http://host:port/path`` with the port actually bound."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self._port}{self._path}"
+
+    @property
+    def port(self) -> int:
+        """The port bound."""
+        return self._port
+
+    # -- waiting -------------------------------------------------------------------
+
+    def wait(self, handle: CallbackHandler, *, timeout: float) -> None:
+        """Serve callbacks to ``handle`` until one is final; then close.
+
+        Raises CallbackTimeoutError after ``timeout`` seconds (saying how many
+        callbacks were refused meanwhile). Ctrl-C stops it and closes the socket.
+        """
+        self._handle = handle
+        deadline = time.monotonic() + timeout
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self._sock, selectors.EVENT_READ)
+                while not self._done.is_set():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise self._timeout_error(timeout)
+                    if selector.select(min(remaining, 0.2)):
+                        self._accept()
+                # Serve the result page the browser is sent to, then stop.
+                until = time.monotonic() + self._linger
+                while not self._page_served.is_set() and time.monotonic() < until:
+                    if selector.select(0.05):
+                        self._accept()
+            if self._failure is not None:
+                raise self._failure
+        finally:
+            self.close()
+
+    def _timeout_error(self, timeout: float) -> CallbackTimeoutError:
+        if self._rejected:
+            return CallbackTimeoutError(
+                f"no valid callback arrived within {timeout:g} s; {self._rejected}"
+                " request(s) to the redirect URI were refused (wrong or missing state)",
+                rejected=self._rejected,
+            )
+        return CallbackTimeoutError(f"no callback arrived within {timeout:g} s")
+
+    def feed(self, url_or_query: str) -> CallbackReply | None:
+        """Hand a callback that came another way (pasted by the person) to the handler.
+
+        Returns the reply, or None when the listener is not waiting (any more).
+        """
+        return self._dispatch(url_or_query)
+
+    def _dispatch(self, target: str) -> CallbackReply | None:
+        with self._lock:
+            if self._done.is_set() or self._handle is None:
+                return self._final
+            try:
+                reply = self._handle(target)
+            except BaseException as exc:  # noqa: BLE001  (a bug in the handler ends the wait with it)
+                self._failure = exc
+                self._done.set()
+                return CallbackReply(done=True, ok=False, message="The application failed.")
+            if reply.done:
+                self._final = reply
+                self._done.set()
+            else:
+                self._rejected += 1
+            return reply
+
+    # -- connections -----------------------------------------------------------------
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self._sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        conn.setblocking(True)
+        conn.settimeout(min(self._request_timeout, 2.0))
+        thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        with self._conn_lock:
+            if len(self._conns) >= self._max_connections:
+                # Push out the oldest connection: a flood of idle sockets must not
+                # keep the browser's real request from being read.
+                oldest = next(iter(self._conns))
+                _shut(oldest)
+                self._conns.pop(oldest, None)
+            self._conns[conn] = thread
+        thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            answer = self._answer(conn)
+            if answer:
+                conn.sendall(answer)
+        except OSError:
+            pass
+        finally:
+            _shut(conn)
+            with self._conn_lock:
+                self._conns.pop(conn, None)
+
+    def _read_head(self, conn: socket.socket) -> bytes | int:
+        started = time.monotonic()
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            if len(buf) > self._max_request:
+                return 431
+            if time.monotonic() - started > self._request_timeout:
+                return 408
+            try:
+                chunk = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return 0
+            buf += chunk
+        return buf.split(b"\r\n\r\n", 1)[0]
+
+    def _answer(self, conn: socket.socket) -> bytes:
+        head = self._read_head(conn)
+        if isinstance(head, int):
+            return _response(head, render_page(False, "The request was refused.")) if head else b""
+        parts = head.split(b"\r\n", 1)[0].split(b" ")
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            return _response(400, render_page(False, "That is not an HTTP request."))
+        method, raw_target = parts[0], parts[1]
+        try:
+            target = raw_target.decode("ascii")
+        except UnicodeDecodeError:
+            return _response(400, render_page(False, "The request address is not valid."))
+        if method not in (b"GET", b"HEAD"):
+            return _response(405, render_page(False, "Only GET is served here."))
+        path = target.split("?", 1)[0]
+        if path == self._path:
+            return self._answer_callback(target, head_only=method == b"HEAD")
+        if path == self._done_path and self._final is not None:
+            self._page_served.set()
+            return _response(200, render_page(self._final.ok, self._final.message))
+        return _response(404, render_page(False, "Nothing is served at this address."))
+
+    def _answer_callback(self, target: str, *, head_only: bool) -> bytes:
+        if head_only:
+            return _response(405, b"")
+        reply = self._dispatch(target)
+        if reply is None:
+            return _response(404, render_page(False, "No sign-in is waiting here."))
+        if reply.done:
+            # 303 to a clean address takes the code out of the address bar and
+            # the history before the person sees the page.
+            return _response(303, location=self._done_path)
+        return _response(400, render_page(False, reply.message))
+
+    def close(self) -> None:
+        """Stop listening, drop every open connection and wait for their threads."""
+        if self._closed:
+            return
+        self._closed = True
+        self._sock.close()
+        with self._conn_lock:
+            conns = list(self._conns.items())
+        for conn, _ in conns:
+            _shut(conn)
+        for _, thread in conns:
+            thread.join(timeout=1.0)
+
+    def __enter__(self) -> LoopbackListener:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _shut(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+    conn.close()
