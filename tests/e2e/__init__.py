@@ -1,0 +1,1 @@
+"""End-to-end tests: pkceflow against oidc-provider (Node) and Debian's Chromium."""
