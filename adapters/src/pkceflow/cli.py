@@ -1,0 +1,459 @@
+"""The ``pkceflow`` command: any OAuth provider, scriptable from a shell.
+
+    pkceflow login --profile work --client-id ID --issuer https://id.example.com
+    curl -H "Authorization: Bearer $(pkceflow token --profile work)" https://api.example.com/
+
+Exit codes: 0 success, 2 usage, 3 the authorization server refused at the redirect,
+4 the token endpoint refused, 5 timed out waiting for the browser, 6 no stored login
+for that profile, 1 anything else (130 when interrupted). Errors are one line on
+standard error; ``--debug`` adds the traceback and debug logging.
+
+``pkceflow token`` is the hot path of scripts: with a valid cached token in the file
+store it imports neither the HTTP stack nor the plugin system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from pkceflow_core import TokenSet
+
+    from .client import Client
+    from .profiles import Profile
+
+__all__ = ["EXIT_CODES", "main"]
+
+#: What each exit code means.
+EXIT_CODES = {
+    0: "success",
+    1: "any other error",
+    2: "usage error",
+    3: "the authorization server refused at the redirect",
+    4: "the token endpoint refused",
+    5: "timed out waiting for the browser",
+    6: "no stored login for that profile",
+}
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"pkceflow: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pkceflow", description="OAuth 2.0 Authorization Code + PKCE.")
+    parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    parser.add_argument("--version", action="version", version="pkceflow 0.1.0")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def profile_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--profile", default="default", help="the profile name (default: default)")
+
+    login = sub.add_parser("login", help="sign in through the browser and store the token")
+    profile_arg(login)
+    login.add_argument("--client-id")
+    login.add_argument("--client-secret")
+    login.add_argument("--issuer", help="discover the endpoints from this issuer")
+    login.add_argument("--auth-url", help="the authorization endpoint")
+    login.add_argument("--token-url", help="the token endpoint")
+    login.add_argument("--revocation-url", help="the revocation endpoint (RFC 7009)")
+    login.add_argument("--scope", help='space-separated scopes, e.g. "openid email"')
+    login.add_argument("--redirect-host", help="loopback host of the redirect URI (127.0.0.1)")
+    login.add_argument("--redirect-port", type=int, help="0 picks a free port (default)")
+    login.add_argument("--redirect-path", help="path of the redirect URI (/callback)")
+    login.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra authorization parameter; repeat for more (or the same key)",
+    )
+    login.add_argument(
+        "--store", choices=None, help="file (default), keyring, memory, or a plugin's"
+    )
+    login.add_argument("--no-browser", action="store_true", help="only print the URL")
+    login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
+    login.add_argument("--provider", help="use an installed provider preset")
+
+    token = sub.add_parser("token", help="print a valid access token")
+    profile_arg(token)
+    token.add_argument("--min-ttl", type=float, default=60.0, help="refresh if it expires sooner")
+    token.add_argument(
+        "--json", action="store_true", help="access_token, token_type, expires_at, scope"
+    )
+
+    refresh = sub.add_parser("refresh", help="refresh the access token now")
+    profile_arg(refresh)
+    refresh.add_argument("--json", action="store_true")
+
+    logout = sub.add_parser("logout", help="revoke and forget the stored login")
+    profile_arg(logout)
+    logout.add_argument("--no-revoke", action="store_true", help="only forget it locally")
+
+    status = sub.add_parser("status", help="profiles, expiry and scopes (never a token)")
+    status.add_argument("--profile")
+    status.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="a whole login against the built-in test provider")
+    demo.add_argument("--browser", action="store_true", help="use your real browser")
+    return parser
+
+
+# -- entry point -----------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see EXIT_CODES)."""
+    args = _build_parser().parse_args(argv)
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    try:
+        return int(_COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        sys.stderr.write("pkceflow: interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 (turned into one line and an exit code)
+        return _report(exc, debug=args.debug)
+
+
+def _report(exc: Exception, *, debug: bool) -> int:
+    from pkceflow_core import (
+        AuthorizationError,
+        CallbackTimeoutError,
+        LoginRequiredError,
+        PkceflowError,
+        TokenError,
+        UsageError,
+    )
+    from pkceflow_core.errors import printable
+
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    if isinstance(exc, _Usage | UsageError):
+        code = 2
+    elif isinstance(exc, AuthorizationError):
+        code = 3
+    elif isinstance(exc, TokenError) or (
+        isinstance(exc, LoginRequiredError) and isinstance(exc.__cause__, TokenError)
+    ):
+        code = 4
+    elif isinstance(exc, CallbackTimeoutError):
+        code = 5
+    elif isinstance(exc, LoginRequiredError):
+        code = 6
+    else:
+        code = 1
+    if isinstance(exc, PkceflowError | _Usage):
+        text = str(exc)
+    else:
+        text = f"unexpected {type(exc).__name__}" + ("" if debug else " (run with --debug)")
+    sys.stderr.write(f"pkceflow: error: {printable(text, 500)}\n")
+    return code
+
+
+# -- building a client from a profile ---------------------------------------------------
+
+
+def _client(profile: Profile, **overrides: Any) -> Client:
+    from pkceflow_core import ServerMetadata
+
+    from .client import Client
+    from .plugins import get_plugin_manager
+    from .profiles import load_client_secret
+
+    manager = get_plugin_manager()
+    store = manager.hook.pkceflow_token_store(name=profile.store)
+    if store is None:
+        raise _Usage(f"no token store called {profile.store!r} is installed")
+    secret = None
+    if profile.has_client_secret and "client_secret" not in overrides:
+        secret = load_client_secret(store, profile.name)
+    if profile.auth_url is None or profile.token_url is None:
+        raise _Usage(f"the profile {profile.name!r} has no endpoints; run pkceflow login again")
+    server = ServerMetadata(
+        authorization_endpoint=profile.auth_url,
+        token_endpoint=profile.token_url,
+        revocation_endpoint=profile.revocation_url,
+        issuer=profile.issuer,
+        userinfo_endpoint=profile.userinfo_url,
+        jwks_uri=profile.jwks_uri,
+        authorization_response_iss_parameter_supported=profile.iss_parameter_supported,
+    )
+    options: dict[str, Any] = {
+        "client_secret": secret,
+        "auth_method": profile.auth_method,
+        "server": server,
+        "scope": list(profile.scope),
+        "redirect_host": profile.redirect_host,
+        "redirect_port": profile.redirect_port,
+        "redirect_path": profile.redirect_path,
+        "params": {k: list(v) if len(v) > 1 else v[0] for k, v in profile.params.items()},
+        "store": store,
+        "profile": profile.name,
+        "plugin_manager": manager,
+    }
+    options.update(overrides)
+    return Client(profile.client_id, **options)
+
+
+def _require_profile(name: str) -> Profile:
+    from pkceflow_core import LoginRequiredError
+
+    from .profiles import load_profile
+
+    profile = load_profile(name)
+    if profile is None:
+        raise LoginRequiredError(
+            f"there is no profile {name!r}; run: pkceflow login --profile {name} ..."
+        )
+    return profile
+
+
+def _token_json(tokens: TokenSet) -> str:
+    return json.dumps(
+        {
+            "access_token": tokens.access_token,
+            "token_type": tokens.token_type,
+            "expires_at": tokens.expires_at,
+            "scope": None if tokens.scope is None else " ".join(tokens.scope),
+        }
+    )
+
+
+def _expiry(tokens: TokenSet, now: float) -> str:
+    left = tokens.expires_in(now)
+    if left is None:
+        return "no stated expiry"
+    if left <= 0:
+        return "expired"
+    return f"expires in {int(left)} s"
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def _parse_params(items: list[str]) -> dict[str, tuple[str, ...]]:
+    params: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _Usage(f"--param takes KEY=VALUE, not {item!r}")
+        params.setdefault(key, []).append(value)
+    return {k: tuple(v) for k, v in params.items()}
+
+
+def _cmd_login(args: argparse.Namespace) -> int:
+    import attrs
+
+    from pkceflow_core.scope import normalize_scope
+
+    from .profiles import Profile, load_profile, save_client_secret, save_profile
+
+    if args.provider is not None:
+        raise _Usage(f"no provider plugin called {args.provider!r} is installed")
+    saved = load_profile(args.profile)
+    if args.client_id is None and saved is None:
+        raise _Usage("--client-id is required for a new profile")
+    if args.issuer and (args.auth_url or args.token_url):
+        raise _Usage("give --issuer, or --auth-url and --token-url, not both")
+    if bool(args.auth_url) != bool(args.token_url):
+        raise _Usage("--auth-url and --token-url go together")
+    if saved is None and not args.issuer and not args.auth_url:
+        raise _Usage("give --issuer, or --auth-url and --token-url")
+
+    changes: dict[str, Any] = {}
+    for option, field in (
+        ("client_id", "client_id"),
+        ("redirect_host", "redirect_host"),
+        ("redirect_port", "redirect_port"),
+        ("redirect_path", "redirect_path"),
+        ("store", "store"),
+    ):
+        value = getattr(args, option)
+        if value is not None:
+            changes[field] = value
+    if args.scope is not None:
+        changes["scope"] = normalize_scope(args.scope)
+    if args.param:
+        changes["params"] = _parse_params(args.param)
+    if args.issuer:
+        changes.update(issuer=args.issuer, auth_url=None, token_url=None, revocation_url=None)
+    elif args.auth_url:
+        changes.update(
+            issuer=None,
+            auth_url=args.auth_url,
+            token_url=args.token_url,
+            revocation_url=args.revocation_url,
+            userinfo_url=None,
+            jwks_uri=None,
+            iss_parameter_supported=False,
+        )
+    if args.client_secret is not None:
+        changes["has_client_secret"] = True
+    profile = (
+        attrs.evolve(saved, **changes)
+        if saved is not None
+        else Profile(name=args.profile, **changes)
+    )
+    if profile.auth_url is None:
+        profile = _discover_into(profile)
+
+    overrides: dict[str, Any] = {"open_browser": not args.no_browser, "timeout": args.timeout}
+    if args.client_secret is not None:
+        overrides["client_secret"] = args.client_secret
+    client = _client(profile, **overrides)
+    tokens = client.login()
+    if args.client_secret is not None:
+        save_client_secret(client.store, profile.name, args.client_secret)
+    save_profile(profile)
+    sys.stderr.write(
+        f"Signed in; profile {profile.name!r} saved. Access token {_expiry(tokens, time.time())}.\n"
+    )
+    return 0
+
+
+def _discover_into(profile: Profile) -> Profile:
+    import attrs
+
+    from pkceflow_core import discover
+
+    from .plugins import get_plugin_manager
+
+    assert profile.issuer is not None
+    transport = get_plugin_manager().hook.pkceflow_transport(timeout=30.0, ca_bundle=None)
+    server = discover(transport, profile.issuer)
+    return attrs.evolve(
+        profile,
+        auth_url=server.authorization_endpoint,
+        token_url=server.token_endpoint,
+        revocation_url=server.revocation_endpoint,
+        userinfo_url=server.userinfo_endpoint,
+        jwks_uri=server.jwks_uri,
+        iss_parameter_supported=server.authorization_response_iss_parameter_supported,
+    )
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    profile = _require_profile(args.profile)
+    tokens = None
+    if profile.store == "file":
+        # The hot path: a fresh token straight from the file, nothing else loaded.
+        from .file_store import FileStore
+
+        cached = FileStore().load(profile.name)
+        if cached is not None and cached.is_fresh(time.time(), args.min_ttl):
+            tokens = cached
+    if tokens is None:
+        tokens = _client(profile).tokens(min_ttl=args.min_ttl)
+    sys.stdout.write((_token_json(tokens) if args.json else tokens.access_token) + "\n")
+    return 0
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    tokens = _client(_require_profile(args.profile)).refresh()
+    if args.json:
+        sys.stdout.write(_token_json(tokens) + "\n")
+    else:
+        sys.stderr.write(f"Refreshed; access token {_expiry(tokens, time.time())}.\n")
+    return 0
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    from .profiles import delete_client_secret
+
+    profile = _require_profile(args.profile)
+    client = _client(profile)
+    try:
+        revoked = client.logout(revoke=not args.no_revoke)
+    finally:
+        delete_client_secret(client.store, profile.name)
+    sys.stderr.write(
+        f"Signed out of {profile.name!r}" + (" (tokens revoked)." if revoked else ".") + "\n"
+    )
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .plugins import get_plugin_manager
+    from .profiles import list_profiles
+
+    profiles = [_require_profile(args.profile)] if args.profile else list(list_profiles())
+    manager = get_plugin_manager()
+    now = time.time()
+    rows: list[dict[str, Any]] = []
+    for profile in profiles:
+        store = manager.hook.pkceflow_token_store(name=profile.store)
+        tokens = store.load(profile.name) if store is not None else None
+        rows.append(
+            {
+                "profile": profile.name,
+                "client_id": profile.client_id,
+                "issuer": profile.issuer or profile.auth_url,
+                "store": profile.store,
+                "logged_in": tokens is not None,
+                "expires_at": None if tokens is None else tokens.expires_at,
+                "expired": None if tokens is None else not tokens.is_fresh(now),
+                "refresh_token": None if tokens is None else tokens.refresh_token is not None,
+                "scope": list(
+                    profile.scope if tokens is None or tokens.scope is None else tokens.scope
+                ),
+            }
+        )
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    if not rows:
+        sys.stdout.write("No profiles yet: pkceflow login --profile NAME ...\n")
+    for row in rows:
+        if not row["logged_in"]:
+            state = "signed out"
+        elif row["expires_at"] is None:
+            state = "signed in"
+        else:
+            left = int(row["expires_at"] - now)
+            state = (
+                f"signed in, expires in {left} s" if left > 0 else "signed in, access token expired"
+            )
+        refresh = ", refresh token kept" if row["refresh_token"] else ""
+        sys.stdout.write(
+            f"{row['profile']}: {state}{refresh}\n"
+            f"  client {row['client_id']} at {row['issuer']} (store: {row['store']})\n"
+            f"  scope: {' '.join(row['scope']) or '-'}\n"
+        )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(real_browser=args.browser)
+
+
+_COMMANDS = {
+    "login": _cmd_login,
+    "token": _cmd_token,
+    "refresh": _cmd_refresh,
+    "logout": _cmd_logout,
+    "status": _cmd_status,
+    "demo": _cmd_demo,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""Profiles: a login's settings, saved as TOML so later commands need only its name.
+
+A profile holds no secret. A client secret given at login is kept in the token
+store, next to the tokens (see :func:`save_client_secret`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pkceflow_core import StoreError, TokenSet, UsageError
+from pkceflow_core.ports import TokenStore
+
+from .file_store import check_key
+from .paths import config_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "Profile",
+    "list_profiles",
+    "load_client_secret",
+    "load_profile",
+    "profiles_dir",
+    "save_client_secret",
+    "save_profile",
+]
+
+_VERSION = 1
+
+
+def profiles_dir() -> Path:
+    """The folder of profile files."""
+    return config_dir() / "profiles"
+
+
+@attrs.frozen
+class Profile:
+    """The settings of one login (no secrets)."""
+
+    name: str
+    client_id: str
+    issuer: str | None = None
+    auth_url: str | None = None
+    token_url: str | None = None
+    revocation_url: str | None = None
+    userinfo_url: str | None = None
+    jwks_uri: str | None = None
+    iss_parameter_supported: bool = False
+    scope: tuple[str, ...] = ()
+    redirect_host: str = "127.0.0.1"
+    redirect_port: int = 0
+    redirect_path: str = "/callback"
+    params: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    store: str = "file"
+    provider: str | None = None
+    auth_method: str | None = None
+    has_client_secret: bool = False
+
+    def to_toml(self) -> str:
+        """The profile as a TOML document."""
+        lines = [f"version = {_VERSION}"]
+        for field in attrs.fields(Profile):
+            value = getattr(self, field.name)
+            if value is None or field.name == "params":
+                continue
+            lines.append(f"{field.name} = {_toml_value(value)}")
+        if self.params:
+            lines.append("")
+            lines.append("[params]")
+            for key, values in self.params.items():
+                lines.append(f"{_toml_value(key)} = {_toml_value(list(values))}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    # JSON strings are valid TOML basic strings (\uXXXX escapes included).
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def _path(name: str) -> Path:
+    try:
+        check_key(name)
+    except StoreError:
+        raise UsageError(
+            f"{name!r} is not a valid profile name: use letters, digits, '.', '_' or '-'"
+        ) from None
+    return profiles_dir() / f"{name}.toml"
+
+
+def save_profile(profile: Profile) -> Path:
+    """Write ``profile`` atomically (0600 in a 0700 folder); return its path."""
+    path = _path(profile.name)
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = folder / f".{profile.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, profile.to_toml().encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+def load_profile(name: str) -> Profile | None:
+    """Read the profile called ``name``; None when there is none. UsageError if broken."""
+    path = _path(name)
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read the profile {path}: {exc}") from None
+    if data.pop("version", None) != _VERSION:
+        raise UsageError(f"the profile {path} was written by another pkceflow version")
+    try:
+        params = {k: tuple(v) for k, v in data.pop("params", {}).items()}
+        data["scope"] = tuple(data.get("scope", ()))
+        data["name"] = name
+        return Profile(params=params, **data)
+    except (TypeError, AttributeError) as exc:
+        raise UsageError(f"the profile {path} is not valid: {exc}") from None
+
+
+def list_profiles() -> Iterator[Profile]:
+    """Every saved profile, by name."""
+    folder = profiles_dir()
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.toml")):
+        profile = load_profile(path.stem)
+        if profile is not None:
+            yield profile
+
+
+# A client secret lives in the token store, never in the profile file: the store
+# is the place built to keep secrets (0600 files, or the OS keychain). It is kept
+# under its own key as a TokenSet whose access_token holds the secret, so every
+# store, a plugin's included, can keep it without a new port.
+def _secret_key(name: str) -> str:
+    return f"{name}.client-secret"
+
+
+def save_client_secret(store: TokenStore, name: str, secret: str) -> None:
+    """Keep the client secret of profile ``name`` in ``store``."""
+    store.save(_secret_key(name), TokenSet(access_token=secret, token_type="client-secret"))
+
+
+def load_client_secret(store: TokenStore, name: str) -> str | None:
+    """The client secret kept for ``name``, or None."""
+    kept = store.load(_secret_key(name))
+    return None if kept is None else kept.access_token
+
+
+def delete_client_secret(store: TokenStore, name: str) -> None:
+    """Forget the client secret kept for ``name``."""
+    store.delete(_secret_key(name))
