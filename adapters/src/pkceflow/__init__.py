@@ -8,26 +8,33 @@
 
 Errors are the core's (``pkceflow.PkceflowError`` and its subclasses). Adapters
 live in their own modules (``pkceflow.transport``, ``pkceflow.loopback``,
-``pkceflow.file_store`` ...) and are imported only when used.
+``pkceflow.file_store`` ...). Names are imported on first use, so that
+``pkceflow token`` and programs that need one name do not pay for the rest.
 """
 
-from pkceflow_core import (
-    AuthorizationError,
-    CallbackError,
-    CallbackTimeoutError,
-    Events,
-    IdTokenError,
-    LoginRequiredError,
-    PkceflowError,
-    ServerError,
-    StoreError,
-    TokenError,
-    TokenSet,
-    TransportError,
-    UsageError,
-)
+from __future__ import annotations
 
-from .client import Client
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pkceflow_core import (
+        AuthorizationError,
+        CallbackError,
+        CallbackTimeoutError,
+        Events,
+        IdTokenError,
+        LoginRequiredError,
+        PkceflowError,
+        ServerError,
+        StoreError,
+        TokenError,
+        TokenSet,
+        TransportError,
+        UsageError,
+    )
+
+    from .client import Client
 
 __all__ = [
     "AuthorizationError",
@@ -47,3 +54,17 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    if name in __all__:
+        return getattr(importlib.import_module("pkceflow_core"), name)
+    raise AttributeError(f"module 'pkceflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
