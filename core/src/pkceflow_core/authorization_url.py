@@ -39,7 +39,12 @@ def build_authorization_url(
         if name in seen:
             raise UsageError(f"the parameter {name!r} is set twice")
         seen.add(name)
-        values = [given] if isinstance(given, str) else list(given)
+        if isinstance(given, str):
+            values = [given]
+        elif isinstance(given, (list, tuple)):
+            values = list(given)
+        else:
+            raise UsageError(f"the parameter {name!r} needs a string or a list of strings")
         if not values or not all(isinstance(v, str) for v in values):
             raise UsageError(f"the parameter {name!r} needs string values")
         pairs.extend((name, v) for v in values)

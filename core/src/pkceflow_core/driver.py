@@ -175,10 +175,12 @@ class Driver:
         except PkceflowError:
             flow.fail()
             raise
-        tokens = flow.receive_token_response(response, now=self.clock())
-        if tokens.id_token is not None and self.check_id_token is not None:
-            self.check_id_token(tokens.id_token, flow.nonce)
-        return tokens
+        check_id_token = self.check_id_token
+        if check_id_token is None:
+            return flow.receive_token_response(response, now=self.clock())
+        return flow.receive_token_response(
+            response, now=self.clock(), check=lambda tokens: check_id_token(tokens, flow.nonce)
+        )
 
     def token(self, key: str, *, min_ttl: float = 60.0) -> TokenSet:
         """A token set whose access token is valid for ``min_ttl`` more seconds.
@@ -215,7 +217,7 @@ class Driver:
                 if new.refresh_token is None:
                     new = attrs.evolve(new, refresh_token=refresh_token)
                 if new.id_token is not None and self.check_id_token is not None:
-                    self.check_id_token(new.id_token, None)
+                    self.check_id_token(new, None)
                 self.store.save(key, new)
         except PkceflowError as exc:
             self.events.error(key, exc)
@@ -236,6 +238,11 @@ class Driver:
                     # Another thread or process refreshed while this one waited.
                     return current
                 new = self._refresh_once(key, current)
+                if new is None:
+                    # Refused, but a newer login was stored meanwhile: use that one.
+                    latest = self.store.load(key)
+                    assert latest is not None
+                    return latest
         except PkceflowError as exc:
             self.events.error(key, exc)
             raise
@@ -243,7 +250,7 @@ class Driver:
         self.events.token_changed(key, new)
         return new
 
-    def _refresh_once(self, key: str, current: TokenSet) -> TokenSet:
+    def _refresh_once(self, key: str, current: TokenSet) -> TokenSet | None:
         if current.refresh_token is None:
             raise LoginRequiredError(f"the login for {key!r} has expired and has no refresh token")
         request = build_refresh_request(self.server, self.client, current.refresh_token)
@@ -263,7 +270,7 @@ class Driver:
             # that was refused; a newer one came from a process that did not lock.
             latest = self.store.load(key)
             if latest is not None and latest != current:
-                return latest
+                return None
             self.store.delete(key)
             raise LoginRequiredError(
                 f"the authorization server refused the refresh token for {key!r}"
@@ -274,7 +281,7 @@ class Driver:
             and new.id_token != current.id_token
             and self.check_id_token is not None
         ):
-            self.check_id_token(new.id_token, None)
+            self.check_id_token(new, None)
         if not self.store.replace(key, current, new):
             raise StoreError(f"the stored login for {key!r} changed during a locked refresh")
         return new

@@ -9,7 +9,7 @@ from .errors import InsecureEndpointError, UsageError, printable
 
 __all__ = ["check_endpoint", "is_loopback_host"]
 
-_IPV4_LOOPBACK = re.compile(r"127\.\d{1,3}\.\d{1,3}\.\d{1,3}\Z")
+_IPV4_LOOPBACK = re.compile(r"127(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\Z")
 
 
 def is_loopback_host(host: str) -> bool:

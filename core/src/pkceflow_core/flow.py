@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .authorization_url import ExtraParams, build_authorization_url
@@ -213,16 +213,25 @@ class AuthorizationCodeFlow:
             code_verifier=self._pkce.verifier,
         )
 
-    def receive_token_response(self, response: HttpResponse, *, now: float) -> TokenSet:
+    def receive_token_response(
+        self,
+        response: HttpResponse,
+        *,
+        now: float,
+        check: Callable[[TokenSet], None] | None = None,
+    ) -> TokenSet:
         """Parse the token endpoint's answer; ``now`` anchors ``expires_at``.
 
-        Raises TokenError or InvalidResponseError (and the flow fails).
+        ``check`` (an id_token validation) runs before the flow completes. Raises
+        TokenError, InvalidResponseError or what ``check`` raises (and the flow fails).
         """
         self._require(FlowState.EXCHANGING, "receive a token response")
         try:
             tokens = parse_token_response(
                 response, now=now, requested_scope=self._scope or None, quirks=self._server.quirks
             )
+            if check is not None:
+                check(tokens)
         except PkceflowError:
             self._move(FlowEvent.FAILED)
             raise

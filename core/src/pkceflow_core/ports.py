@@ -123,8 +123,10 @@ class TokenStore(Protocol):
         ...
 
 
-#: Checks an id_token against the nonce sent (None on refresh); raises IdTokenError.
-IdTokenCheck = Callable[[str, "str | None"], None]
+#: Checks the id_token of a token set against the nonce sent (None on a refresh, where
+#: a nonce is not required); raises IdTokenError. With a nonce, a token set without
+#: an id_token fails too (OpenID Connect Core 3.1.3.3).
+IdTokenCheck = Callable[[TokenSet, "str | None"], None]
 
 
 class Events:

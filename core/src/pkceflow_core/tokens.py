@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,6 +102,8 @@ class TokenSet:
             expires = None if expires_at is None else float(expires_at)
         except OverflowError:
             raise RestoreError("stored expires_at is out of range") from None
+        if expires is not None and not math.isfinite(expires):
+            raise RestoreError("stored expires_at must be a finite number")
         return cls(
             access_token=access,
             token_type=token_type,

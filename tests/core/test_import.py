@@ -1,0 +1,60 @@
+"""__init__.py: importing the core stays light, and its names are the public API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pkceflow_core
+
+NOT_IMPORTED = [
+    "socket",
+    "ssl",
+    "http",
+    "http.client",
+    "urllib3",
+    "pluggy",
+    "jwt",
+    "concurrent.futures",
+    "queue",
+    "selectors",
+    "asyncio",
+]
+
+PROBE = """
+import json, sys
+import {module}
+print(json.dumps(sorted(name for name in {names!r} if name in sys.modules)))
+"""
+
+
+def imported_by(module: str) -> list[str]:
+    """Which NOT_IMPORTED modules a fresh interpreter holds after importing ``module``."""
+    # Coverage's start-up hook would import modules of its own into the child.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COV")}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module=module, names=NOT_IMPORTED)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    )
+    found: list[str] = json.loads(result.stdout)
+    return found
+
+
+def test_importing_the_core_imports_no_network_plugin_or_concurrency_module() -> None:
+    assert imported_by("pkceflow_core") == []
+
+
+def test_the_hook_specifications_bring_pluggy_only_when_imported() -> None:
+    assert "pluggy" in imported_by("pkceflow_core.hookspecs")
+
+
+def test_every_public_name_is_importable_from_the_package() -> None:
+    missing = [name for name in pkceflow_core.__all__ if not hasattr(pkceflow_core, name)]
+
+    assert missing == []
