@@ -1,0 +1,1 @@
+"""Tests of pkceflow.testing: the local authorization server, the browser and the plugin."""
