@@ -6,6 +6,8 @@
 - ``pkceflow_provider_factory``: a callable taking `TestProvider`'s arguments (for an
   issuer path, other clients, IPv6...) that starts providers and stops them afterwards.
 - ``pkceflow_browser``: an `HttpFollowingBrowser`, joined after the test.
+- ``pkceflow_client``: a `pkceflow.Client` for ``pkceflow_provider``'s public client that
+  signs in through ``pkceflow_browser``; ``pkceflow_client.login()`` needs nothing else.
 
 This module imports nothing heavy: the server is imported inside the fixtures.
 """
@@ -19,10 +21,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pkceflow.client import Client
     from pkceflow.testing.browser import HttpFollowingBrowser
     from pkceflow.testing.provider import TestProvider
 
-__all__ = ["pkceflow_browser", "pkceflow_provider", "pkceflow_provider_factory"]
+__all__ = [
+    "pkceflow_browser",
+    "pkceflow_client",
+    "pkceflow_provider",
+    "pkceflow_provider_factory",
+]
 
 
 def _stop_and_check(provider: TestProvider) -> None:
@@ -75,5 +83,21 @@ def pkceflow_browser() -> Iterator[HttpFollowingBrowser]:
         browser.wait(timeout=5.0)
 
 
-# A ``pkceflow_client`` fixture (a pkceflow Client wired to ``pkceflow_provider`` and
-# ``pkceflow_browser``) belongs here as well; it is added with the client package.
+@pytest.fixture
+def pkceflow_client(
+    pkceflow_provider: TestProvider, pkceflow_browser: HttpFollowingBrowser
+) -> Client:
+    """A pkceflow `Client` for ``pkceflow_provider``'s public client, signing in through
+    ``pkceflow_browser``, with an in-memory store. ``pkceflow_client.login()`` just works."""
+    from pkceflow.client import Client
+    from pkceflow.memory_store import MemoryStore
+    from pkceflow.testing.provider import PUBLIC_CLIENT_ID
+
+    return Client.from_issuer(
+        pkceflow_provider.issuer,
+        PUBLIC_CLIENT_ID,
+        scope="openid profile email offline_access",
+        browser=pkceflow_browser,
+        store=MemoryStore(),
+        timeout=30.0,
+    )
