@@ -303,9 +303,11 @@ class IdTokenChecker:
     def __init__(self, error: PkceflowError | None = None) -> None:
         self.error = error
         self.calls: list[tuple[str, str | None]] = []
+        self.previous: list[TokenSet | None] = []
 
-    def __call__(self, tokens: TokenSet, nonce: str | None) -> None:
+    def __call__(self, tokens: TokenSet, nonce: str | None, previous: TokenSet | None) -> None:
         self.calls.append((tokens.id_token or "", nonce))
+        self.previous.append(previous)
         if self.error is not None:
             raise self.error
 

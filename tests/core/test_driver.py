@@ -607,6 +607,16 @@ def test_a_new_id_token_from_a_refresh_is_checked_without_nonce(rig: Rig) -> Non
     assert rig.checker.calls == [("id-2", None)]
 
 
+def test_a_refreshed_id_token_is_checked_against_the_one_it_replaces(rig: Rig) -> None:
+    before = TokenSet("a", expires_at=NOW - 1, refresh_token="r", id_token="id-1")
+    rig.store.save(KEY, before)
+    rig.transport.add(token_response(id_token="id-2"))
+
+    rig.driver.token(KEY)
+
+    assert rig.checker.previous == [before]
+
+
 def test_an_id_token_kept_from_before_is_not_checked_again(rig: Rig) -> None:
     rig.store.save(KEY, TokenSet("a", expires_at=NOW - 1, refresh_token="r", id_token="id-1"))
     rig.transport.add(token_response())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pkceflow_core import HttpRequest, HttpResponse
+from pkceflow_core.http import freshness_lifetime
 
 
 def test_response_header_names_are_lower_cased() -> None:
@@ -40,3 +43,23 @@ def test_the_response_repr_does_not_show_the_body() -> None:
     assert "the-access-token" not in repr(
         HttpResponse(200, {}, b'{"access_token":"the-access-token"}')
     )
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "expected"),
+    [
+        ("max-age=300", 300),
+        ("public, max-age=86400, must-revalidate", 86400),
+        ('max-age="60"', 60),
+        ("s-maxage=100", None),
+        ("s-maxage=100, max-age=5", 5),
+        ("no-store", 0),
+        ("max-age=300, no-cache", 0),
+        ("private", None),
+        ("max-age=abc", None),
+        ("", None),
+    ],
+)
+def test_freshness_comes_from_cache_control(cache_control: str, expected: int | None) -> None:
+    headers = {"Cache-Control": cache_control} if cache_control else {}
+    assert freshness_lifetime(HttpResponse(200, headers)) == expected

@@ -25,7 +25,7 @@ from .errors import (
     TokenError,
 )
 from .flow import AuthorizationCodeFlow, FlowState
-from .http import HttpRequest
+from .http import HttpRequest, freshness_lifetime
 from .metadata import ServerMetadata, discovery_requests, parse_metadata
 from .pkce import TokenBytes
 from .ports import (
@@ -47,7 +47,7 @@ from .token_request import (
 from .token_response import parse_token_response
 from .tokens import TokenSet
 
-__all__ = ["Driver", "discover"]
+__all__ = ["Driver", "discover", "discover_with_lifetime"]
 
 _SUCCESS = "You are signed in. You can close this tab and return to the application."
 _STRAY = (
@@ -63,13 +63,21 @@ def discover(
 
     Raises MetadataError when neither document is found or when one is invalid.
     """
+    return discover_with_lifetime(transport, issuer, require_s256=require_s256, quirks=quirks)[0]
+
+
+def discover_with_lifetime(
+    transport: Transport, issuer: str, *, require_s256: bool = True, quirks: Quirks = Quirks()
+) -> tuple[ServerMetadata, int | None]:
+    """:func:`discover`, with how long the answer may be reused (its Cache-Control)."""
     last: MetadataError | None = None
     for request in discovery_requests(issuer):
         response = transport.send(request)
         if response.status in (404, 405, 410):
             last = MetadataError(f"no metadata at {request.url} (HTTP {response.status})")
             continue
-        return parse_metadata(response, issuer=issuer, require_s256=require_s256, quirks=quirks)
+        metadata = parse_metadata(response, issuer=issuer, require_s256=require_s256, quirks=quirks)
+        return metadata, freshness_lifetime(response)
     assert last is not None
     raise last
 
@@ -179,7 +187,9 @@ class Driver:
         if check_id_token is None:
             return flow.receive_token_response(response, now=self.clock())
         return flow.receive_token_response(
-            response, now=self.clock(), check=lambda tokens: check_id_token(tokens, flow.nonce)
+            response,
+            now=self.clock(),
+            check=lambda tokens: check_id_token(tokens, flow.nonce, None),
         )
 
     def token(self, key: str, *, min_ttl: float = 60.0) -> TokenSet:
@@ -217,7 +227,7 @@ class Driver:
                 if new.refresh_token is None:
                     new = attrs.evolve(new, refresh_token=refresh_token)
                 if new.id_token is not None and self.check_id_token is not None:
-                    self.check_id_token(new, None)
+                    self.check_id_token(new, None, None)
                 self.store.save(key, new)
         except PkceflowError as exc:
             self.events.error(key, exc)
@@ -281,7 +291,7 @@ class Driver:
             and new.id_token != current.id_token
             and self.check_id_token is not None
         ):
-            self.check_id_token(new, None)
+            self.check_id_token(new, None, current)
         if not self.store.replace(key, current, new):
             raise StoreError(f"the stored login for {key!r} changed during a locked refresh")
         return new

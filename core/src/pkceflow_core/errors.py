@@ -22,10 +22,22 @@ __all__ = [
     "CallbackTimeoutError",
     "DuplicateParameterError",
     "FlowStateError",
+    "IdTokenAlgorithmError",
+    "IdTokenAtHashError",
+    "IdTokenAudienceError",
+    "IdTokenAuthTimeError",
     "IdTokenError",
+    "IdTokenExpiredError",
+    "IdTokenIssuedAtError",
+    "IdTokenIssuerError",
+    "IdTokenKeyError",
+    "IdTokenMalformedError",
+    "IdTokenNonceError",
+    "IdTokenSignatureError",
     "InsecureEndpointError",
     "InvalidResponseError",
     "IssuerMismatchError",
+    "JwksError",
     "LoginRequiredError",
     "MetadataError",
     "MissingCodeError",
@@ -184,6 +196,67 @@ class InsecureEndpointError(UsageError):
 
 class IdTokenError(ServerError):
     """An id_token failed a check of OpenID Connect Core 3.1.3.7."""
+
+
+class JwksError(IdTokenError):
+    """The server's JWK Set (its ``jwks_uri`` document) cannot be used to verify id_tokens.
+
+    It is not a JWK Set (RFC 7517 5), holds no usable signature key, or publishes
+    private key material.
+    """
+
+
+class IdTokenMalformedError(IdTokenError):
+    """The id_token is not a signed JWT in compact form, or lacks ``sub``."""
+
+
+class IdTokenAlgorithmError(IdTokenError):
+    """The id_token's ``alg`` is ``none`` or not one the client allows (3.1.3.7 items 6-8)."""
+
+
+class IdTokenKeyError(IdTokenError):
+    """No single key of the JWK Set fits the id_token's ``kid`` and ``alg``.
+
+    ``unknown_kid`` is True when the token names a key the set does not hold: the
+    server may have rotated its keys, so fetching the JWKS again (rate-limited) and
+    validating once more may help.
+    """
+
+    def __init__(self, message: str, *, unknown_kid: bool = False) -> None:
+        super().__init__(message)
+        self.unknown_kid = unknown_kid
+
+
+class IdTokenSignatureError(IdTokenError):
+    """The id_token's signature does not verify with the selected key."""
+
+
+class IdTokenIssuerError(IdTokenError):
+    """The id_token's ``iss`` is not the expected issuer (3.1.3.7 item 2)."""
+
+
+class IdTokenAudienceError(IdTokenError):
+    """``aud`` lacks the client_id, or ``azp`` is missing or another client (items 3-5)."""
+
+
+class IdTokenExpiredError(IdTokenError):
+    """The id_token has expired, or has no numeric ``exp`` (item 9)."""
+
+
+class IdTokenIssuedAtError(IdTokenError):
+    """``iat`` (or ``nbf``) lies in the future, or ``iat`` is missing (item 10)."""
+
+
+class IdTokenNonceError(IdTokenError):
+    """The id_token's ``nonce`` is missing or not the one the login sent (item 11)."""
+
+
+class IdTokenAtHashError(IdTokenError):
+    """The id_token's ``at_hash`` does not match the access token (3.2.2.9)."""
+
+
+class IdTokenAuthTimeError(IdTokenError):
+    """``max_age`` was asked for and ``auth_time`` is missing or too old (item 13)."""
 
 
 class TransportError(PkceflowError):

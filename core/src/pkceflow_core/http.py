@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["HttpRequest", "HttpResponse"]
+__all__ = ["HttpRequest", "HttpResponse", "freshness_lifetime"]
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d{1,10})\"?\s*(?=,|$)", re.I)
+_NO_CACHE = re.compile(r"(?:^|,)\s*(no-store|no-cache)\s*(?:=|,|$)", re.I)
 
 
 def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
@@ -37,3 +41,18 @@ class HttpResponse:
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict, converter=_lower_headers)
     body: bytes = attrs.field(default=b"", repr=False)
+
+
+def freshness_lifetime(response: HttpResponse) -> int | None:
+    """Seconds ``response`` may be reused, from its Cache-Control (RFC 9111 4.2.1).
+
+    0 for ``no-store`` or ``no-cache``; ``max-age`` otherwise (a shared cache's
+    ``s-maxage`` does not apply to a client); None when the server said nothing.
+    """
+    value = response.headers.get("cache-control", "")
+    if _NO_CACHE.search(value):
+        return 0
+    for match in _MAX_AGE.finditer(value):
+        if match.group(1).lower() == "max-age":
+            return int(match.group(2))
+    return None

@@ -123,10 +123,12 @@ class TokenStore(Protocol):
         ...
 
 
-#: Checks the id_token of a token set against the nonce sent (None on a refresh, where
-#: a nonce is not required); raises IdTokenError. With a nonce, a token set without
-#: an id_token fails too (OpenID Connect Core 3.1.3.3).
-IdTokenCheck = Callable[[TokenSet, "str | None"], None]
+#: Checks the id_token of a token set: ``(tokens, nonce, previous)``. ``nonce`` is the
+#: one the login sent (None on a refresh, where it is not required); with a nonce, a
+#: token set without an id_token fails too (OpenID Connect Core 3.1.3.3).
+#: ``previous`` is the token set a refresh started from, whose id_token names the
+#: same ``iss`` and ``sub`` (12.2). Raises IdTokenError.
+IdTokenCheck = Callable[[TokenSet, "str | None", "TokenSet | None"], None]
 
 
 class Events:

@@ -1,0 +1,1 @@
+"""Tests of pkceflow_core.oidc: id_token validation, in the manner of the OpenID RP tests."""
