@@ -23,13 +23,16 @@ from pkceflow_core import (
     ServerMetadata,
     TokenSet,
     UsageError,
-    discover,
 )
 from pkceflow_core.client_auth import AuthMethod
+from pkceflow_core.driver import discover_with_lifetime
 from pkceflow_core.ports import BrowserLauncher, Clock, RedirectListener, TokenStore, Transport
+from pkceflow_core.scope import normalize_scope
 
 if TYPE_CHECKING:
     import pluggy
+
+    from .oidc import IdTokenVerifier
 
 __all__ = ["Client"]
 
@@ -46,6 +49,11 @@ class Client:
     name of one (``"memory"``, ``"file"``, ``"keyring"`` or a plugin's); tokens are
     kept under ``profile``. ``params`` are extra authorization parameters
     (``prompt``, ``login_hint``, ``audience``; a list repeats one, as ``resource``).
+
+    With ``openid`` in the scope and a server whose issuer and ``jwks_uri`` are
+    known (as after :meth:`from_issuer`), every id_token is validated (OpenID
+    Connect Core 3.1.3.7; ``id_token_leeway`` seconds of clock skew, ``max_age``
+    sent and enforced) before anything is stored.
 
     Adapters not given come from the plugins (pkceflow's own by default). Errors
     are PkceflowError subclasses; see each method.
@@ -79,6 +87,8 @@ class Client:
         events: Events | None = None,
         plugin_manager: pluggy.PluginManager | None = None,
         clock: Clock = time.time,
+        id_token_leeway: float = 60.0,
+        max_age: int | None = None,
     ) -> None:
         if server is None:
             if not authorization_url or not token_url:
@@ -111,6 +121,11 @@ class Client:
         self._events = events
         self._manager = plugin_manager
         self._clock = clock
+        self._leeway = id_token_leeway
+        self._max_age = max_age
+        if max_age is not None:
+            self.params["max_age"] = str(max_age)
+        self._verifier: IdTokenVerifier | None = None
         self._driver: Driver | None = None
         self._lock = threading.Lock()
 
@@ -133,7 +148,8 @@ class Client:
         """Discover ``issuer``'s endpoints (RFC 8414, then OpenID discovery) and make a Client.
 
         The metadata's ``issuer`` must equal ``issuer`` exactly; a server that does
-        not list S256 is refused unless ``require_s256`` is False. Raises
+        not list S256 is refused unless ``require_s256`` is False. The document is
+        reused within this process while its Cache-Control allows. Raises
         MetadataError, TransportError.
         """
         manager = plugin_manager
@@ -144,7 +160,7 @@ class Client:
                 manager = get_plugin_manager()
             transport = manager.hook.pkceflow_transport(timeout=http_timeout, ca_bundle=ca_bundle)
             assert transport is not None
-        server = discover(transport, issuer, require_s256=require_s256)
+        server = _METADATA.get(transport, issuer, require_s256=require_s256)
         return cls(
             client_id,
             server=server,
@@ -201,8 +217,30 @@ class Client:
                     store=self.store,
                     clock=self._clock,
                     events=PluginEvents(self.plugin_manager, self._events),
+                    check_id_token=self._id_token_verifier(),
                 )
             return self._driver
+
+    def _id_token_verifier(self) -> IdTokenVerifier | None:
+        if "openid" not in normalize_scope(self.scope):
+            return None
+        if self.server.issuer is None or self.server.jwks_uri is None:
+            log.warning(
+                "openid is in the scope but the server's issuer and jwks_uri are unknown:"
+                " id_tokens are not validated (use Client.from_issuer)"
+            )
+            return None
+        from .oidc import IdTokenVerifier
+
+        self._verifier = IdTokenVerifier(
+            self.server,
+            self.config,
+            self.transport,
+            clock=self._clock,
+            leeway=self._leeway,
+            max_age=self._max_age,
+        )
+        return self._verifier
 
     # -- the operations ------------------------------------------------------------------
 
@@ -279,6 +317,25 @@ class Client:
         """
         return self.driver.logout(self.profile, revoke=revoke)
 
+    def userinfo(self) -> dict[str, Any]:
+        """The signed-in person's claims from the userinfo endpoint (OIDC Core 5.3).
+
+        Uses a valid access token (refreshing if needed). When there is an
+        id_token, the answer's ``sub`` must be the id_token's, else IdTokenError.
+        """
+        from .oidc import fetch_userinfo
+
+        return fetch_userinfo(self.transport, self.server, self.tokens())
+
+    def id_token_claims(self) -> dict[str, Any] | None:
+        """The claims of the stored id_token (validated when it was stored), or None."""
+        from .oidc import unverified_claims
+
+        tokens = self.stored()
+        if tokens is None or tokens.id_token is None:
+            return None
+        return unverified_claims(tokens.id_token)
+
     def stored(self) -> TokenSet | None:
         """The stored token set as it is, without refreshing; None when logged out."""
         return self.store.load(self.profile)
@@ -289,6 +346,33 @@ class Client:
         if tokens is None:
             raise LoginRequiredError(f"there is no stored login for {self.profile!r}")
         return tokens
+
+
+class _MetadataCache:
+    """Discovery documents of this process, kept while their Cache-Control allows."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, bool], tuple[float, ServerMetadata]] = {}
+
+    def get(self, transport: Transport, issuer: str, *, require_s256: bool) -> ServerMetadata:
+        key = (issuer, require_s256)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and time.monotonic() < entry[0]:
+            return entry[1]
+        server, lifetime = discover_with_lifetime(transport, issuer, require_s256=require_s256)
+        if lifetime:
+            with self._lock:
+                self._entries[key] = (time.monotonic() + lifetime, server)
+        return server
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_METADATA = _MetadataCache()
 
 
 class _PasteReader:
