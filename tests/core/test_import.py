@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import pkceflow_core
 
 NOT_IMPORTED = [
@@ -58,3 +60,28 @@ def test_every_public_name_is_importable_from_the_package() -> None:
     missing = [name for name in pkceflow_core.__all__ if not hasattr(pkceflow_core, name)]
 
     assert missing == []
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        pkceflow_core.Nope  # noqa: B018
+
+
+def test_the_package_lists_exactly_its_public_names() -> None:
+    assert dir(pkceflow_core) == sorted(pkceflow_core.__all__)
+
+
+def test_a_program_that_needs_only_token_sets_does_not_load_the_flow() -> None:
+    probe = (
+        "import sys; from pkceflow_core import TokenSet; print('pkceflow_core.flow' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COV")}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "False"

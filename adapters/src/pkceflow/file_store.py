@@ -13,7 +13,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import stat
 import threading
 from collections.abc import Iterator
@@ -139,7 +138,7 @@ class FileStore:
         self._ensure_directory()
         path = self.path(key)
         data = json.dumps(tokens.to_dict(), separators=(",", ":")).encode("utf-8")
-        tmp = self.directory / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = self.directory / f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
             try:

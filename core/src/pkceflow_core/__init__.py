@@ -1,12 +1,16 @@
 """pkceflow-core: OAuth 2.0 Authorization Code + PKCE without I/O.
 
 The names below are the whole public API; modules not listed here are internal.
-``pkceflow_core.hookspecs`` (pluggy) and ``pkceflow_core.oidc`` (PyJWT) are imported
-only by those who use them, to keep this import light.
+Names are imported on first use, so a program that needs ``TokenSet`` does not load
+the flow machinery; ``pkceflow_core.hookspecs`` (pluggy) and ``pkceflow_core.oidc``
+(PyJWT) are imported only by those who use them.
 """
 
-from .client_auth import ClientConfig
-from .driver import Driver, discover
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AuthorizationError,
     CallbackError,
@@ -43,26 +47,53 @@ from .errors import (
     TransportError,
     UsageError,
 )
-from .flow import AuthorizationCodeFlow, FlowState
-from .http import HttpRequest, HttpResponse
-from .metadata import ServerMetadata, discovery_requests, parse_metadata
-from .pkce import Pkce
-from .ports import (
-    BrowserLauncher,
-    CallbackReply,
-    Events,
-    RedirectListener,
-    TokenStore,
-    Transport,
-)
-from .quirks import Quirks
-from .token_request import (
-    build_refresh_request,
-    build_revocation_request,
-    check_revocation_response,
-)
-from .token_response import parse_token_response
-from .tokens import TokenSet
+
+if TYPE_CHECKING:
+    from .client_auth import (
+        ClientConfig,
+    )
+    from .driver import (
+        Driver,
+        discover,
+    )
+    from .flow import (
+        AuthorizationCodeFlow,
+        FlowState,
+    )
+    from .http import (
+        HttpRequest,
+        HttpResponse,
+    )
+    from .metadata import (
+        ServerMetadata,
+        discovery_requests,
+        parse_metadata,
+    )
+    from .pkce import (
+        Pkce,
+    )
+    from .ports import (
+        BrowserLauncher,
+        CallbackReply,
+        Events,
+        RedirectListener,
+        TokenStore,
+        Transport,
+    )
+    from .quirks import (
+        Quirks,
+    )
+    from .token_request import (
+        build_refresh_request,
+        build_revocation_request,
+        check_revocation_response,
+    )
+    from .token_response import (
+        parse_token_response,
+    )
+    from .tokens import (
+        TokenSet,
+    )
 
 __all__ = [
     "AuthorizationCodeFlow",
@@ -125,3 +156,42 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "ClientConfig": "client_auth",
+    "Driver": "driver",
+    "discover": "driver",
+    "AuthorizationCodeFlow": "flow",
+    "FlowState": "flow",
+    "HttpRequest": "http",
+    "HttpResponse": "http",
+    "ServerMetadata": "metadata",
+    "discovery_requests": "metadata",
+    "parse_metadata": "metadata",
+    "Pkce": "pkce",
+    "BrowserLauncher": "ports",
+    "CallbackReply": "ports",
+    "Events": "ports",
+    "RedirectListener": "ports",
+    "TokenStore": "ports",
+    "Transport": "ports",
+    "Quirks": "quirks",
+    "build_refresh_request": "token_request",
+    "build_revocation_request": "token_request",
+    "check_revocation_response": "token_request",
+    "parse_token_response": "token_response",
+    "TokenSet": "tokens",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pkceflow_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
