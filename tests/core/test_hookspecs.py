@@ -16,6 +16,7 @@ ADAPTER_HOOKS = {
     "pkceflow_listener",
     "pkceflow_token_store",
 }
+PROVIDER_HOOKS = {"pkceflow_provider_presets"}
 EVENT_HOOKS = {
     "pkceflow_authorization_url",
     "pkceflow_callback_received",
@@ -44,7 +45,27 @@ def test_the_specifications_declare_every_adapter_and_event_hook() -> None:
 
     names = {name for name in dir(pm.hook) if name.startswith("pkceflow_")}
 
-    assert names == ADAPTER_HOOKS | EVENT_HOOKS
+    assert names == ADAPTER_HOOKS | PROVIDER_HOOKS | EVENT_HOOKS
+
+
+def test_every_plugin_s_presets_are_collected() -> None:
+    class One:
+        @hookimpl
+        def pkceflow_provider_presets(self) -> list[str]:
+            return ["a"]
+
+    class Two:
+        @hookimpl
+        def pkceflow_provider_presets(self) -> list[str]:
+            return ["b", "c"]
+
+    results = manager(One(), Two()).hook.pkceflow_provider_presets()
+
+    assert sorted(p for presets in results for p in presets) == ["a", "b", "c"]
+
+
+def test_the_preset_hook_specification_returns_an_empty_list_itself() -> None:
+    assert hookspecs.pkceflow_provider_presets() == []
 
 
 def test_the_first_non_none_answer_to_an_adapter_hook_wins() -> None:

@@ -333,3 +333,44 @@ def test_parsing_any_json_raises_only_pkceflow_errors(doc: object, status: int) 
     except PkceflowError:
         return
     assert metadata.issuer == ISSUER
+
+
+# -- templated issuers (declared quirk) ---------------------------------------------
+
+TENANTS = Quirks(issuer_placeholder="{tenantid}")
+COMMON = "https://login.example/common/v2.0"
+TEMPLATE = "https://login.example/{tenantid}/v2.0"
+
+
+def test_a_templated_issuer_is_accepted_only_with_the_quirk() -> None:
+    response = document(issuer=TEMPLATE)
+
+    with pytest.raises(MetadataError, match="names issuer"):
+        parse_metadata(response, issuer=COMMON)
+    server = parse_metadata(response, issuer=COMMON, quirks=TENANTS)
+
+    assert (server.issuer, server.issuer_template) == (COMMON, TEMPLATE)
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://login.example/a/b/v2.0",  # the placeholder stands for one segment
+        "https://login.example/common/v1.0",
+        "https://other.example/common/v2.0",
+        "https://login.example//v2.0",
+    ],
+)
+def test_a_template_must_match_the_issuer_asked_for(issuer: str) -> None:
+    with pytest.raises(MetadataError, match="names issuer"):
+        parse_metadata(document(issuer=TEMPLATE), issuer=issuer, quirks=TENANTS)
+
+
+def test_a_document_with_the_placeholder_twice_is_no_template() -> None:
+    doubled = "https://login.example/{tenantid}/{tenantid}"
+    with pytest.raises(MetadataError, match="names issuer"):
+        parse_metadata(document(issuer=doubled), issuer=COMMON, quirks=TENANTS)
+
+
+def test_an_exact_issuer_has_no_template() -> None:
+    assert parse(document(), quirks=TENANTS).issuer_template is None

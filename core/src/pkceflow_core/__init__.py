@@ -80,6 +80,9 @@ if TYPE_CHECKING:
         TokenStore,
         Transport,
     )
+    from .providers import (
+        ProviderPreset,
+    )
     from .quirks import (
         Quirks,
     )
@@ -133,6 +136,7 @@ __all__ = [
     "MissingStateError",
     "Pkce",
     "PkceflowError",
+    "ProviderPreset",
     "Quirks",
     "RedirectListener",
     "RestoreError",
@@ -175,6 +179,7 @@ _LAZY = {
     "RedirectListener": "ports",
     "TokenStore": "ports",
     "Transport": "ports",
+    "ProviderPreset": "providers",
     "Quirks": "quirks",
     "build_refresh_request": "token_request",
     "build_revocation_request": "token_request",

@@ -24,6 +24,7 @@ import pluggy
 if TYPE_CHECKING:
     from .errors import PkceflowError
     from .ports import BrowserLauncher, RedirectListener, TokenStore, Transport
+    from .providers import ProviderPreset
     from .tokens import TokenSet
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
@@ -74,6 +75,19 @@ def pkceflow_token_store(name: str) -> TokenStore | None:
 
     Return None for names the plugin does not provide.
     """
+
+
+# -- providers: every implementation is called; the lists are joined ------------
+
+
+@hookspec
+def pkceflow_provider_presets() -> list[ProviderPreset]:
+    """Return the provider presets this plugin supplies (see pkceflow_core.providers).
+
+    Names must be unique across installed plugins; ``Client.for_provider(name)``
+    and ``pkceflow login --provider NAME`` use them.
+    """
+    return []
 
 
 # -- events: every implementation is called; results are ignored ---------------

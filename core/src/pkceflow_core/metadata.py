@@ -46,6 +46,8 @@ class ServerMetadata:
     id_token_signing_alg_values_supported: tuple[str, ...] | None = None
     token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
     scopes_supported: tuple[str, ...] | None = None
+    #: A templated issuer accepted through ``quirks.issuer_placeholder``.
+    issuer_template: str | None = None
     #: Declared provider deviations the parsers accept (all off by default).
     quirks: Quirks = Quirks()
     #: The whole discovery document, for members the core does not model.
@@ -63,6 +65,20 @@ class ServerMetadata:
 def _issuer_parts(issuer: str) -> tuple[str, str, str]:
     parts = check_endpoint(issuer, name="issuer", allow_query=False)
     return parts.scheme, parts.netloc, parts.path.rstrip("/")
+
+
+def _issuer_template(got: object, issuer: str, quirks: Quirks) -> str | None:
+    """``got`` when it is a template of ``issuer`` the quirks allow, else None."""
+    placeholder = quirks.issuer_placeholder
+    if not placeholder or not isinstance(got, str) or got.count(placeholder) != 1:
+        return None
+    head, tail = got.split(placeholder)
+    if len(issuer) <= len(head) + len(tail) or not (
+        issuer.startswith(head) and issuer.endswith(tail)
+    ):
+        return None
+    segment = issuer[len(head) : len(issuer) - len(tail)]
+    return got if "/" not in segment else None
 
 
 def discovery_requests(issuer: str) -> list[HttpRequest]:
@@ -90,7 +106,8 @@ def parse_metadata(
     """Parse a discovery response for ``issuer``; raise MetadataError or ServerError.
 
     The document's ``issuer`` must equal ``issuer`` exactly (RFC 8414 3.3, OpenID
-    Discovery 4.3). With ``require_s256``, a server that lists
+    Discovery 4.3), or be a template of it that ``quirks.issuer_placeholder``
+    allows (kept as ``issuer_template``). With ``require_s256``, a server that lists
     ``code_challenge_methods_supported`` without S256 is refused (RFC 9700 2.1.1).
     """
     if response.status != 200:
@@ -98,7 +115,8 @@ def parse_metadata(
             f"discovery for {printable(issuer, 200)} answered HTTP {response.status}"
         )
     doc = loads_object(response.body, what="the discovery document", status=response.status)
-    if doc.get("issuer") != issuer:
+    template = _issuer_template(doc.get("issuer"), issuer, quirks)
+    if doc.get("issuer") != issuer and template is None:
         got = doc.get("issuer")
         shown = printable(got, 200) if isinstance(got, str) else type(got).__name__
         raise MetadataError(
@@ -141,6 +159,7 @@ def parse_metadata(
                 "token_endpoint_auth_methods_supported",
             ),
             scopes_supported=_optional_tuple(doc.get("scopes_supported"), "scopes_supported"),
+            issuer_template=template,
             quirks=quirks,
             raw=doc,
             authorization_endpoint=strings["authorization_endpoint"],

@@ -24,3 +24,7 @@ class Quirks:
     scope_as_array: bool = False
     #: Characters besides the space that separate scopes in a response (GitHub: ",").
     scope_separators: str = ""
+    #: The discovery document's issuer is a template with this placeholder in one
+    #: path segment (Microsoft's ``{tenantid}`` for multi-tenant endpoints); id_tokens
+    #: then carry the tenant's own issuer, matched through their ``tid`` claim.
+    issuer_placeholder: str | None = None
