@@ -37,6 +37,7 @@ from pkceflow_core import (
     MetadataError,
     ServerError,
     ServerMetadata,
+    TokenSet,
     UsageError,
 )
 from pkceflow_core.oidc import (
@@ -841,14 +842,17 @@ def test_it_fits_the_drivers_id_token_check_port() -> None:
     base = expectations(nonce=None)
     seen: list[IdTokenClaims] = []
 
-    def check(id_token: str, nonce: str | None) -> None:
-        seen.append(validate_id_token(id_token, KEYS, attrs.evolve(base, nonce=nonce), now=NOW))
+    def check(tokens: TokenSet, nonce: str | None, previous: TokenSet | None) -> None:
+        assert tokens.id_token is not None
+        expected = attrs.evolve(base, nonce=nonce)
+        seen.append(validate_id_token(tokens.id_token, KEYS, expected, now=NOW))
 
     port: IdTokenCheck = check
-    port(sign(claims(), RSA), NONCE)  # login
-    port(sign(claims(nonce=DROP), EC), None)  # refresh
+    port(TokenSet("at", id_token=sign(claims(), RSA)), NONCE, None)  # login
+    refreshed = TokenSet("at", id_token=sign(claims(nonce=DROP), EC))
+    port(refreshed, None, refreshed)  # refresh
     with pytest.raises(IdTokenNonceError):
-        port(sign(claims(nonce=DROP), EC), NONCE)
+        port(TokenSet("at", id_token=sign(claims(nonce=DROP), EC)), NONCE, None)
     assert [c.nonce for c in seen] == [NONCE, None]
 
 

@@ -64,7 +64,7 @@ class JwksCache:
         self._min_interval = min_refetch_interval
         self._keys: JsonWebKeySet | None = None
         self._expires = 0.0
-        self._fetched_at: float | None = None
+        self._refetched_at: float | None = None
         self._lock = threading.Lock()
 
     def keys(self) -> JsonWebKeySet:
@@ -76,17 +76,17 @@ class JwksCache:
             return self._keys
 
     def refetch(self) -> JsonWebKeySet | None:
-        """Fetch again (the server may have rotated its keys); None if fetched too recently."""
+        """Fetch again (the server may have rotated its keys); None if refetched too recently."""
         with self._lock:
             now = self._clock()
-            if self._fetched_at is not None and now - self._fetched_at < self._min_interval:
+            if self._refetched_at is not None and now - self._refetched_at < self._min_interval:
                 return None
+            self._refetched_at = now
             self._fetch()
             return self._keys
 
     def _fetch(self) -> None:
         now = self._clock()
-        self._fetched_at = now
         response = self._transport.send(
             HttpRequest("GET", self._uri, {"Accept": "application/json"}, retry_safe=True)
         )
@@ -154,20 +154,34 @@ class IdTokenVerifier:
         )
         keys = self._jwks.keys() if self._jwks is not None else JsonWebKeySet()
         try:
-            self.claims = validate_id_token(tokens.id_token, keys, expected, now=self._clock())
+            claims = validate_id_token(tokens.id_token, keys, expected, now=self._clock())
         except IdTokenKeyError as exc:
             fresh = self._jwks.refetch() if exc.unknown_kid and self._jwks is not None else None
             if fresh is None:
                 raise
             log.info("the id_token names a key not in the cached JWKS; fetched it again")
-            self.claims = validate_id_token(tokens.id_token, fresh, expected, now=self._clock())
+            claims = validate_id_token(tokens.id_token, fresh, expected, now=self._clock())
         if previous is not None and previous.id_token is not None:
             # OpenID Connect Core 12.2: a refreshed id_token is about the same person.
+            # OpenID Connect Core 12.2: iss, sub, aud and azp as before, and
+            # auth_time too where the new token states one.
             before = unverified_claims(previous.id_token)
-            if (before.get("iss"), before.get("sub")) != (self.claims.iss, self.claims.sub):
+            old_aud = before.get("aud")
+            old_aud = tuple(old_aud) if isinstance(old_aud, list) else (old_aud,)
+            same = (before.get("iss"), before.get("sub"), old_aud, before.get("azp")) == (
+                claims.iss,
+                claims.sub,
+                claims.aud,
+                claims.azp,
+            )
+            if not same or (
+                claims.auth_time is not None and before.get("auth_time") != claims.auth_time
+            ):
                 raise IdTokenError(
-                    "the refreshed id_token names another subject or issuer (OIDC Core 12.2)"
+                    "the refreshed id_token is about another subject, issuer, audience or"
+                    " sign-in than the one it replaces (OIDC Core 12.2)"
                 )
+        self.claims = claims
 
 
 def unverified_claims(id_token: str) -> dict[str, Any]:
