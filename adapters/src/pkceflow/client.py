@@ -20,6 +20,7 @@ from pkceflow_core import (
     Driver,
     Events,
     LoginRequiredError,
+    Quirks,
     ServerMetadata,
     TokenSet,
     UsageError,
@@ -133,12 +134,53 @@ class Client:
         return f"<Client client_id={self.config.client_id!r} profile={self.profile!r}>"
 
     @classmethod
+    def for_provider(
+        cls,
+        name: str,
+        client_id: str,
+        *,
+        template_values: Mapping[str, str] | None = None,
+        plugin_manager: pluggy.PluginManager | None = None,
+        **kwargs: Any,
+    ) -> Client:
+        """A Client for an installed provider preset (``"github"``, ``"google"``...).
+
+        The preset supplies the endpoints (discovered where it names an issuer),
+        the default scope and authorization parameters, the client authentication
+        and its quirks; ``kwargs`` override them as in the constructor.
+        ``template_values`` fill the preset's placeholders (``{"tenant": "contoso"}``).
+        UsageError when the preset is not installed or wants a secret not given.
+        """
+        from .plugins import get_plugin_manager
+        from .providers import find_preset
+
+        manager = plugin_manager or get_plugin_manager()
+        preset = find_preset(manager, name)
+        if preset.client_secret_required and not kwargs.get("client_secret"):
+            raise UsageError(
+                f"{preset.title} wants the client secret even with PKCE: pass client_secret"
+            )
+        kwargs.setdefault("scope", list(preset.default_scope) or None)
+        kwargs["params"] = {**preset.default_params, **dict(kwargs.get("params") or {})}
+        if preset.auth_method is not None:
+            kwargs.setdefault("auth_method", preset.auth_method)
+        if preset.authorization_endpoint is not None and preset.token_endpoint is not None:
+            server = preset.server(template_values)
+            return cls(client_id, server=server, plugin_manager=manager, **kwargs)
+        issuer = preset.issuer_for(template_values)
+        assert issuer is not None
+        return cls.from_issuer(
+            issuer, client_id, quirks=preset.quirks, plugin_manager=manager, **kwargs
+        )
+
+    @classmethod
     def from_issuer(
         cls,
         issuer: str,
         client_id: str,
         *,
         require_s256: bool = True,
+        quirks: Quirks = Quirks(),
         transport: Transport | None = None,
         plugin_manager: pluggy.PluginManager | None = None,
         http_timeout: float = 30.0,
@@ -148,7 +190,8 @@ class Client:
         """Discover ``issuer``'s endpoints (RFC 8414, then OpenID discovery) and make a Client.
 
         The metadata's ``issuer`` must equal ``issuer`` exactly; a server that does
-        not list S256 is refused unless ``require_s256`` is False. The document is
+        not list S256 is refused unless ``require_s256`` is False; ``quirks`` are a
+        provider's declared deviations (a preset's, usually). The document is
         reused within this process while its Cache-Control allows. Raises
         MetadataError, TransportError.
         """
@@ -160,7 +203,7 @@ class Client:
                 manager = get_plugin_manager()
             transport = manager.hook.pkceflow_transport(timeout=http_timeout, ca_bundle=ca_bundle)
             assert transport is not None
-        server = _METADATA.get(transport, issuer, require_s256=require_s256)
+        server = _METADATA.get(transport, issuer, require_s256=require_s256, quirks=quirks)
         return cls(
             client_id,
             server=server,
@@ -239,6 +282,7 @@ class Client:
             clock=self._clock,
             leeway=self._leeway,
             max_age=self._max_age,
+            issuer_template=self.server.issuer_template,
         )
         return self._verifier
 
@@ -353,15 +397,19 @@ class _MetadataCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, bool], tuple[float, ServerMetadata]] = {}
+        self._entries: dict[tuple[str, bool, Quirks], tuple[float, ServerMetadata]] = {}
 
-    def get(self, transport: Transport, issuer: str, *, require_s256: bool) -> ServerMetadata:
-        key = (issuer, require_s256)
+    def get(
+        self, transport: Transport, issuer: str, *, require_s256: bool, quirks: Quirks
+    ) -> ServerMetadata:
+        key = (issuer, require_s256, quirks)
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and time.monotonic() < entry[0]:
             return entry[1]
-        server, lifetime = discover_with_lifetime(transport, issuer, require_s256=require_s256)
+        server, lifetime = discover_with_lifetime(
+            transport, issuer, require_s256=require_s256, quirks=quirks
+        )
         if lifetime:
             with self._lock:
                 self._entries[key] = (time.monotonic() + lifetime, server)
