@@ -30,7 +30,7 @@ python -m ruff check .
 python -m ruff format --check .
 
 log "mypy --strict"
-python -m mypy core/src adapters/src $(ls -d plugins/*/src 2>/dev/null) tests
+python -m mypy core/src adapters/src $(ls -d plugins/*/src 2>/dev/null) docs/plugin-example/src tests
 
 log "pytest"
 rm -f .coverage .coverage.*

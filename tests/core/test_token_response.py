@@ -482,24 +482,23 @@ def test_json_is_still_read_with_the_form_quirk() -> None:
     assert parse(token_response("a"), quirks=FORM_QUIRKS).access_token == "a"
 
 
-def test_a_form_expires_in_needs_the_string_quirk() -> None:
+def test_a_form_expires_in_is_digits_by_nature() -> None:
     response = raw(
         b"access_token=a&token_type=bearer&expires_in=60",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert parse(response, quirks=FORM_QUIRKS).expires_at == NOW + 60
+
+
+def test_a_form_expires_in_that_is_not_digits_is_refused() -> None:
+    response = raw(
+        b"access_token=a&token_type=bearer&expires_in=soon",
         content_type="application/x-www-form-urlencoded",
     )
 
     with pytest.raises(InvalidResponseError, match="must be an integer"):
         parse(response, quirks=FORM_QUIRKS)
-
-
-def test_a_form_expires_in_is_read_with_both_quirks() -> None:
-    response = raw(
-        b"access_token=a&token_type=bearer&expires_in=60",
-        content_type="application/x-www-form-urlencoded",
-    )
-    quirks = Quirks(form_encoded_token_response=True, expires_in_as_string=True)
-
-    assert parse(response, quirks=quirks).expires_at == NOW + 60
 
 
 @pytest.mark.parametrize(

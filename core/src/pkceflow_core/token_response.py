@@ -40,6 +40,10 @@ def _form_object(body: bytes, status: int) -> dict[str, Any]:
                 f"the token response repeats {printable(key, 40)!r}", status=status
             )
         result[key] = value
+    # A form carries only strings: its expires_in is digits by nature, not by quirk.
+    lifetime = result.get("expires_in")
+    if lifetime is not None and _DIGITS.match(lifetime):
+        result["expires_in"] = int(lifetime)
     return result
 
 

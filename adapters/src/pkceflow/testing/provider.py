@@ -90,7 +90,7 @@ IdTokenDefect = Literal[
 ]
 IssuerMode = Literal["correct", "wrong", "omit"]
 RefreshRotation = Literal["rotate", "same", "omit"]
-TokenResponseFormat = Literal["json", "form"]
+TokenResponseFormat = Literal["json", "form", "form_always"]
 
 _AUTH_METHODS: tuple[AuthMethod, ...] = ("none", "client_secret_basic", "client_secret_post")
 _MAX_BODY_BYTES = 64 * 1024
@@ -370,7 +370,7 @@ class ProviderSettings:
     # ---- the shape of token responses
     token_response_format: TokenResponseFormat = "json"
     """``form``: GitHub style, token responses are form-urlencoded unless the request's
-    Accept header asks for application/json."""
+    Accept header asks for application/json; ``form_always``: whatever it asks for."""
     token_type: str = "Bearer"
     """The ``token_type`` value (GitHub sends ``bearer``)."""
     expires_in_as_string: bool = False
@@ -1510,9 +1510,13 @@ class TestProvider:
         if token_endpoint:
             if self.settings.token_errors_status_200:
                 status = 200
-            if self.settings.token_response_format == "form" and not _accepts_json(request.headers):
+            if self._answers_form(request):
                 return self._form_response(status, payload, headers)
         return _json(status, payload, *headers)
+
+    def _answers_form(self, request: _Request) -> bool:
+        form = self.settings.token_response_format
+        return form == "form_always" or (form == "form" and not _accepts_json(request.headers))
 
     @staticmethod
     def _form_response(
@@ -1537,7 +1541,7 @@ class TestProvider:
             body.pop("scope", None)
         elif settings.scope_as_list and "scope" in body:
             body["scope"] = str(body["scope"]).split()
-        if settings.token_response_format == "form" and not _accepts_json(request.headers):
+        if self._answers_form(request):
             return self._form_response(200, body, list(_NO_STORE))
         return _json(200, body, *_NO_STORE)
 

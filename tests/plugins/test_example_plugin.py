@@ -1,0 +1,89 @@
+"""docs/plugin-example: the documented plugin package, installed and used for real.
+
+It is installed (editable) by requirements-dev.txt and found through the
+entry-point group "pkceflow", exactly as a user's plugin would be.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from pkceflow import Client
+from pkceflow.plugins import make_plugin_manager
+from pkceflow.providers import installed_presets
+from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
+from pkceflow_core import UsageError
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "tokens.sqlite3"
+    monkeypatch.setenv("PKCEFLOW_SQLITE", str(path))
+    return path
+
+
+def test_the_entry_point_plugins_are_all_found() -> None:
+    presets = installed_presets(make_plugin_manager())
+
+    assert {"github", "google", "microsoft", "keycloak"} <= set(presets)
+
+
+def test_the_example_store_keeps_a_login_made_through_the_client(
+    provider: TestProvider, sqlite_path: Path
+) -> None:
+    client = Client.from_issuer(
+        provider.issuer,
+        PUBLIC_CLIENT_ID,
+        scope="openid offline_access",
+        browser=HttpFollowingBrowser(),
+        store="sqlite",
+        plugin_manager=make_plugin_manager(),
+    )
+
+    tokens = client.login()
+
+    assert stat.S_IMODE(os.stat(sqlite_path).st_mode) == 0o600
+    assert client.stored() == tokens
+
+
+def test_the_example_store_refreshes_once_for_many_threads(
+    provider: TestProvider, sqlite_path: Path
+) -> None:
+    manager = make_plugin_manager()
+    client = Client.from_issuer(
+        provider.issuer,
+        PUBLIC_CLIENT_ID,
+        scope="offline_access",
+        browser=HttpFollowingBrowser(),
+        store="sqlite",
+        plugin_manager=manager,
+    )
+    provider.settings.access_token_lifetime = 30  # within min_ttl below: due for refresh
+    client.login()
+    provider.settings.access_token_lifetime = 3600
+    provider.clear_requests()
+    provider.settings.token_delay = 0.05
+    results: list[str] = []
+
+    def ask() -> None:
+        results.append(client.token(min_ttl=60))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert provider.count("token") == 1
+    assert len(results) == 8
+    assert len(set(results)) == 1
+
+
+def test_the_keycloak_preset_needs_its_host_and_realm() -> None:
+    with pytest.raises(UsageError, match="needs a value"):
+        Client.for_provider("keycloak", "app", plugin_manager=make_plugin_manager())
