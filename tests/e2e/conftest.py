@@ -8,6 +8,7 @@ Missing prerequisites skip these tests locally and fail them when CI=true.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
@@ -24,6 +25,7 @@ from .harness import (
     require_chromium,
     require_oidc_provider,
 )
+from .support import PkceflowCli, RecordingTransport
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -87,6 +89,13 @@ def oidc_provider_short_ttl(
     return start
 
 
+@pytest.fixture(scope="session")
+def oidc_provider_default_short_ttl(oidc_provider_factory: ProviderFactory) -> OidcProviderServer:
+    """oidc-provider's own refresh-token policy (offline_access with prompt=consent) and
+    access tokens that live 2 s: what happens when one expires without a refresh token."""
+    return oidc_provider_factory(access_token_ttl=2)
+
+
 @pytest.fixture
 def callback_server() -> Iterator[LoopbackCallbackServer]:
     """A loopback http.server on 127.0.0.1 and a free port recording the redirect."""
@@ -138,3 +147,26 @@ def chromium_context(chromium_browser: Browser) -> Iterator[BrowserContext]:
 def chromium_page(chromium_context: BrowserContext) -> Page:
     """A new page in a fresh context."""
     return chromium_context.new_page()
+
+
+# -- pkceflow itself -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def transport() -> Iterator[RecordingTransport]:
+    """pkceflow's real Urllib3Transport, recording every request it sends; closed after."""
+    from pkceflow.transport import Urllib3Transport
+
+    inner = Urllib3Transport(timeout=10.0)
+    try:
+        yield RecordingTransport(inner)
+    finally:
+        inner.close()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> PkceflowCli:
+    """The ``pkceflow`` console script with PKCEFLOW_HOME in tmp_path (see support.py)."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    return PkceflowCli(home)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import html
 import json
 import os
@@ -248,6 +249,10 @@ class OidcProviderServer:
         env["E2E_ALWAYS_ISSUE_REFRESH"] = "1" if config.always_issue_refresh else "0"
         env["NODE_ENV"] = "development"
         stderr = tempfile.TemporaryFile(prefix="e2e-oidc-provider-", suffix=".log")  # noqa: SIM115
+        # node shares this open file (and its offset): append-only, so that reading the log
+        # from here can never make node write over what it wrote before.
+        flags = fcntl.fcntl(stderr.fileno(), fcntl.F_GETFL)
+        fcntl.fcntl(stderr.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         try:
             process = subprocess.Popen(
                 [node, str(SERVER_SCRIPT), "--port", "0", "--exit-on-stdin-close"],
@@ -297,6 +302,14 @@ class OidcProviderServer:
     def log(self) -> str:
         """What the server wrote to stderr so far (for failure messages)."""
         return _read_log(self._stderr)
+
+    def requests(self) -> list[str]:
+        """Every request the server has answered so far, oldest first, one string each:
+        ``"METHOD PATH STATUS [grant_type=G] [client_id=C]"`` (server.mjs logs them).
+
+        Compare ``len()`` before and after an action to see what it sent."""
+        prefix = "e2e request: "
+        return [line[len(prefix) :] for line in self.log().splitlines() if line.startswith(prefix)]
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -448,10 +461,19 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def _read_log(stream: IO[bytes]) -> str:
+    # pread: reading must not move the file offset node shares.
     try:
-        stream.flush()
-        stream.seek(0)
-        return stream.read().decode("utf-8", "replace")
+        fd = stream.fileno()
+        size = os.fstat(fd).st_size
+        chunks: list[bytes] = []
+        offset = 0
+        while offset < size:
+            chunk = os.pread(fd, size - offset, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
     except (OSError, ValueError):
         return "<stderr unavailable>"
 

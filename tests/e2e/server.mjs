@@ -206,6 +206,22 @@ const actualPort = server.address().port;
 const issuer = `http://127.0.0.1:${actualPort}`;
 const provider = new Provider(issuer, configuration());
 
+// One stderr line per request, for tests that check which endpoints a client called:
+//   e2e request: METHOD PATH STATUS [grant_type=G] [client_id=C]
+// (no query string, no tokens). The harness reads them with OidcProviderServer.requests().
+provider.use(async (ctx, next) => {
+  try {
+    await next();
+  } finally {
+    const grant = ctx.oidc?.params?.grant_type;
+    const client = ctx.oidc?.client?.clientId;
+    process.stderr.write(
+      `e2e request: ${ctx.method} ${ctx.path} ${ctx.status}`
+      + `${grant ? ` grant_type=${grant}` : ''}${client ? ` client_id=${client}` : ''}\n`,
+    );
+  }
+});
+
 // devInteractions' pages @import a web font from the internet: strip it, no outbound traffic.
 provider.use(async (ctx, next) => {
   await next();
