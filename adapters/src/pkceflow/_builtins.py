@@ -10,7 +10,10 @@ from pkceflow_core.ports import BrowserLauncher, RedirectListener, TokenStore, T
 def pkceflow_transport(timeout: float, ca_bundle: str | None) -> Transport:
     from .transport import Urllib3Transport
 
-    return Urllib3Transport(timeout=timeout, ca_bundle=ca_bundle)
+    # The hook's timeout bounds connecting too, not only each read.
+    return Urllib3Transport(
+        timeout=timeout, connect_timeout=min(timeout, 10.0), ca_bundle=ca_bundle
+    )
 
 
 @hookimpl(trylast=True)

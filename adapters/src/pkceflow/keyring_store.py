@@ -54,7 +54,7 @@ class KeyringStore:
 
         try:
             return fn(self._service, *args)
-        except keyring.errors.KeyringError as exc:
+        except (keyring.errors.KeyringError, OSError) as exc:  # file-backed ones raise OSError
             raise StoreError(f"the keyring could not {what}: {type(exc).__name__}") from None
 
     def load(self, key: str) -> TokenSet | None:
@@ -92,7 +92,7 @@ class KeyringStore:
                 self._keyring.delete_password(self._service, check_key(key))
             except keyring.errors.PasswordDeleteError:
                 return
-            except keyring.errors.KeyringError as exc:
+            except (keyring.errors.KeyringError, OSError) as exc:
                 raise StoreError(
                     f"the keyring could not delete the login: {type(exc).__name__}"
                 ) from None

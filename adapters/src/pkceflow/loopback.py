@@ -204,9 +204,9 @@ class LoopbackListener:
 
         Returns the reply, or None when the listener is not waiting (any more).
         """
-        return self._dispatch(url_or_query)
+        return self._dispatch(url_or_query, pasted=True)
 
-    def _dispatch(self, target: str) -> CallbackReply | None:
+    def _dispatch(self, target: str, *, pasted: bool = False) -> CallbackReply | None:
         with self._lock:
             if self._done.is_set() or self._handle is None:
                 return self._final
@@ -219,6 +219,9 @@ class LoopbackListener:
             if reply.done:
                 self._final = reply
                 self._done.set()
+                if pasted:
+                    # No browser will ask for the result page: do not linger for it.
+                    self._page_served.set()
             else:
                 self._rejected += 1
             return reply
@@ -248,6 +251,10 @@ class LoopbackListener:
             answer = self._answer(conn)
             if answer:
                 conn.sendall(answer)
+                if answer.startswith(b"HTTP/1.1 200 "):
+                    # Only the result page is answered 200. Signal wait() once it is
+                    # out: close() would otherwise cut it off before it was sent.
+                    self._page_served.set()
         except OSError:
             pass
         finally:
@@ -270,7 +277,9 @@ class LoopbackListener:
             if not chunk:
                 return 0
             buf += chunk
-        return buf.split(b"\r\n\r\n", 1)[0]
+        head = buf.split(b"\r\n\r\n", 1)[0]
+        # The chunk that brought the blank line may also have crossed the limit.
+        return 431 if len(head) > self._max_request else head
 
     def _answer(self, conn: socket.socket) -> bytes:
         head = self._read_head(conn)
@@ -290,7 +299,6 @@ class LoopbackListener:
         if path == self._path:
             return self._answer_callback(target, head_only=method == b"HEAD")
         if path == self._done_path and self._final is not None:
-            self._page_served.set()
             return _response(200, render_page(self._final.ok, self._final.message))
         return _response(404, render_page(False, "Nothing is served at this address."))
 

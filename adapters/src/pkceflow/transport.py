@@ -90,8 +90,11 @@ class Urllib3Transport:
                 preload_content=False,
             )
         except HTTPError as exc:
+            # MaxRetryError wraps the last failure (timeout, refusal, TLS): name that one.
+            reason = getattr(exc, "reason", None)
+            cause = reason if isinstance(reason, Exception) else exc
             raise TransportError(
-                f"{request.method} to {host} failed: {type(exc).__name__}"
+                f"{request.method} to {host} failed: {type(cause).__name__}"
             ) from None
         try:
             body = self._read(response, host)

@@ -1,0 +1,405 @@
+"""LoopbackListener with raw sockets and http.client as the browser."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from pkceflow import AuthorizationError, CallbackTimeoutError, UsageError
+from pkceflow.loopback import LoopbackListener
+from pkceflow.testing import HttpFollowingBrowser, TestProvider
+from pkceflow_core import CallbackReply
+
+from .conftest import MakeClient
+from .support import WAIT, Background, http_get, read_reply, wait_until
+
+STATE = "the-state-of-this-login"
+GOOD = f"/callback?code=the-code&state={STATE}"
+SUCCESS = "Signed in for the test."
+STRAY = "This request does not belong to the sign-in in progress."
+
+MakeListener = Callable[..., LoopbackListener]
+
+
+def handle(target: str) -> CallbackReply:
+    """Accept the callback carrying STATE, refuse every other one and keep waiting."""
+    params = dict(parse_qsl(urlsplit(target).query))
+    if params.get("state") == STATE:
+        return CallbackReply(done=True, ok=True, message=SUCCESS)
+    return CallbackReply(done=False, ok=False, message=STRAY)
+
+
+@pytest.fixture
+def make_listener() -> Iterator[MakeListener]:
+    made: list[LoopbackListener] = []
+
+    def make(*args: object, **kwargs: float) -> LoopbackListener:
+        # Tests that do not fetch the result page should not wait for it long.
+        kwargs.setdefault("linger", 0.05)
+        listener = LoopbackListener(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(listener)
+        return listener
+
+    yield make
+    for listener in made:
+        listener.close()
+
+
+@pytest.fixture
+def listener(make_listener: MakeListener) -> LoopbackListener:
+    return make_listener()
+
+
+def wait_in_background(listener: LoopbackListener, timeout: float = WAIT) -> Background[None]:
+    return Background(lambda: listener.wait(handle, timeout=timeout), name="test-wait")
+
+
+# -------------------------------------------------------------- requests that are not the callback
+
+
+def test_other_paths_get_404_and_the_wait_goes_on(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, "/favicon.ico").status == 404
+    assert http_get(listener.port, "/").status == 404
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/callback?code=the-code&state=another-state", "/callback?code=the-code", "/callback"],
+    ids=["wrong-state", "no-state", "no-query"],
+)
+def test_a_callback_without_the_right_state_gets_an_error_page_and_the_wait_goes_on(
+    listener: LoopbackListener, target: str
+) -> None:
+    waiting = wait_in_background(listener)
+    reply = http_get(listener.port, target)
+    assert reply.status == 400
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert STRAY in reply.text
+    assert not waiting.finished
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+
+
+def test_a_post_to_the_callback_is_refused_and_the_wait_goes_on(
+    listener: LoopbackListener,
+) -> None:
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD, method="POST").status == 405
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+
+
+def test_the_timeout_after_only_refused_callbacks_says_how_many_were_refused(
+    listener: LoopbackListener,
+) -> None:
+    waiting = wait_in_background(listener, timeout=1.0)
+    assert http_get(listener.port, "/callback?code=x&state=forged").status == 400
+    assert http_get(listener.port, "/callback?code=x").status == 400
+    assert http_get(listener.port, "/favicon.ico").status == 404  # not a callback: not counted
+    error = waiting.error()
+    assert isinstance(error, CallbackTimeoutError)
+    assert error.rejected == 2
+    assert "2 request(s) to the redirect URI were refused" in str(error)
+
+
+def test_the_timeout_without_any_callback_says_none_arrived(listener: LoopbackListener) -> None:
+    started = time.monotonic()
+    with pytest.raises(CallbackTimeoutError, match=r"no callback arrived within 0\.3 s") as caught:
+        listener.wait(handle, timeout=0.3)
+    assert caught.value.rejected == 0
+    assert time.monotonic() - started < 2.0
+
+
+# ---------------------------------------------------------------- the callback and the result page
+
+
+def test_success_answers_303_to_a_clean_path(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    reply = http_get(listener.port, GOOD)
+    assert reply.status == 303
+    assert reply.headers["location"] == "/callback/done"
+    assert reply.headers["cache-control"] == "no-store"
+    waiting.result()
+
+
+def test_the_clean_path_serves_the_success_page(make_listener: MakeListener) -> None:
+    listener = make_listener(linger=WAIT)
+    waiting = wait_in_background(listener)
+    location = http_get(listener.port, GOOD).headers["location"]
+    page = http_get(listener.port, location)
+    waiting.result()
+    assert page.status == 200
+    assert "<title>Signed in</title>" in page.text
+    assert SUCCESS in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_the_clean_path_is_not_served_before_the_login_ends(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, "/callback/done").status == 404
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+
+
+def test_the_error_page_escapes_html_in_the_message(make_listener: MakeListener) -> None:
+    script = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+    def refuse(target: str) -> CallbackReply:
+        return CallbackReply(done=True, ok=False, message=f"The server refused: {script}")
+
+    listener = make_listener(linger=WAIT)
+    waiting = Background(lambda: listener.wait(refuse, timeout=WAIT))
+    page = http_get(listener.port, http_get(listener.port, GOOD).headers["location"])
+    waiting.result()
+    assert "<title>Sign-in failed</title>" in page.text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img" in page.text
+    assert "<script" not in page.text
+    assert "<img" not in page.text
+
+
+def test_a_provider_error_description_is_shown_escaped_in_the_browser(
+    provider: TestProvider, browser: HttpFollowingBrowser, make_client: MakeClient
+) -> None:
+    provider.settings.deny_consent = True
+    provider.settings.deny_error_description = '<script>alert("pwned")</script>'
+    client = make_client()
+    with pytest.raises(AuthorizationError):
+        client.login()
+    page = browser.wait()
+    assert page is not None
+    assert page.url.endswith("/callback/done")
+    assert "access_denied: &lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page.text
+    assert "<script" not in page.text
+    assert client.stored() is None
+
+
+# ------------------------------------------------------------------------ hostile and slow clients
+
+
+def test_oversized_request_headers_get_431_and_the_wait_goes_on(
+    listener: LoopbackListener,
+) -> None:
+    waiting = wait_in_background(listener)
+    head = f"GET {GOOD} HTTP/1.1\r\nHost: x\r\nX-Filler: {'a' * 20000}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT) as sock:
+        sock.sendall(head.encode("ascii"))
+        assert read_reply(sock).startswith(b"HTTP/1.1 431 ")
+    assert not waiting.finished  # the callback inside the oversized request was not taken
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+
+
+def test_a_slow_client_does_not_hold_up_the_callback(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    stop = threading.Event()
+    slow = socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT)
+
+    def dribble() -> None:
+        for byte in f"GET {GOOD} HTTP/1.1\r\n\r\n".encode("ascii"):
+            try:
+                slow.send(bytes([byte]))
+            except OSError:
+                return
+            if stop.wait(1.0):  # one byte a second
+                return
+
+    dribbler = Background(dribble, name="test-slow-client")
+    try:
+        started = time.monotonic()
+        assert http_get(listener.port, GOOD).status == 303
+        waiting.result()
+        assert time.monotonic() - started < 1.0
+    finally:
+        stop.set()
+        dribbler.join()
+        slow.close()
+
+
+def test_fifty_idle_connections_do_not_hold_up_the_callback(listener: LoopbackListener) -> None:
+    idle = [socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT) for _ in range(50)]
+    try:
+        waiting = wait_in_background(listener)
+        started = time.monotonic()
+        assert http_get(listener.port, GOOD).status == 303
+        waiting.result()
+        assert time.monotonic() - started < 2.0
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_idle_connections_are_dropped_when_the_wait_ends(listener: LoopbackListener) -> None:
+    idle = [socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT) for _ in range(5)]
+    try:
+        waiting = wait_in_background(listener)
+        assert http_get(listener.port, GOOD).status == 303
+        waiting.result()
+        assert all(read_reply(sock) == b"" for sock in idle)
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+# --------------------------------------------------------------------------- after the wait
+
+
+def test_after_the_wait_the_listening_socket_is_closed(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT).close()
+
+
+def test_after_the_wait_no_listener_thread_remains(make_listener: MakeListener) -> None:
+    before = set(threading.enumerate())
+    listener = make_listener()
+    idle = [socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT) for _ in range(5)]
+    try:
+        waiting = wait_in_background(listener)
+        assert http_get(listener.port, "/favicon.ico").status == 404
+        assert http_get(listener.port, GOOD).status == 303
+        waiting.result()
+        assert set(threading.enumerate()) <= before
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_the_wait_closes_the_socket_after_a_timeout_too(listener: LoopbackListener) -> None:
+    with pytest.raises(CallbackTimeoutError):
+        listener.wait(handle, timeout=0.1)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT).close()
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "8.8.8.8", "example.com", "::", "[::]"])
+def test_the_redirect_host_must_be_loopback(host: str) -> None:
+    with pytest.raises(UsageError, match="must be a loopback address"):
+        LoopbackListener(host)
+
+
+@pytest.mark.parametrize("path", ["callback", "/callback?x=1", "/callback#top"])
+def test_the_redirect_path_must_be_a_plain_absolute_path(path: str) -> None:
+    with pytest.raises(UsageError, match="redirect path"):
+        LoopbackListener(path=path)
+
+
+def test_port_zero_picks_a_free_port(make_listener: MakeListener) -> None:
+    first, second = make_listener(port=0), make_listener(port=0)
+    assert 0 not in (first.port, second.port)
+    assert first.port != second.port
+    assert first.redirect_uri == f"http://127.0.0.1:{first.port}/callback"
+
+
+def test_a_given_port_and_path_are_used(make_listener: MakeListener) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listener = make_listener(port=port, path="/oauth/cb")
+    assert listener.redirect_uri == f"http://127.0.0.1:{port}/oauth/cb"
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_loopback_host_is_bracketed_and_served(
+    make_listener: MakeListener, host: str
+) -> None:
+    listener = make_listener(host)
+    assert listener.redirect_uri == f"http://[::1]:{listener.port}/callback"
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD, host="::1").status == 303
+    waiting.result()
+
+
+def test_localhost_is_served_on_127_0_0_1(make_listener: MakeListener) -> None:
+    listener = make_listener("localhost")
+    assert listener.redirect_uri == f"http://localhost:{listener.port}/callback"
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD, host="127.0.0.1").status == 303
+    waiting.result()
+
+
+def test_bind_host_binds_another_address_and_logs_a_warning(
+    make_listener: MakeListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pkceflow.loopback"):
+        listener = make_listener("127.0.0.1", bind_host="0.0.0.0")
+    assert listener.redirect_uri == f"http://127.0.0.1:{listener.port}/callback"
+    [record] = [r for r in caplog.records if r.name == "pkceflow.loopback"]
+    assert record.levelno == logging.WARNING
+    assert "0.0.0.0, which is not a loopback address" in record.getMessage()
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+
+
+def test_a_loopback_bind_host_keeps_the_redirect_host_without_a_warning(
+    make_listener: MakeListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pkceflow.loopback"):
+        listener = make_listener("127.0.0.1", bind_host="127.0.0.2")
+    assert not caplog.records
+    assert listener.redirect_uri == f"http://127.0.0.1:{listener.port}/callback"
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD, host="127.0.0.2").status == 303
+    waiting.result()
+
+
+# --------------------------------------------------------------------------- the paste-back path
+
+
+def _feed_when_waiting(listener: LoopbackListener, url: str) -> CallbackReply:
+    """feed() answers None until wait() has started; poll for the first real reply."""
+    replies: list[CallbackReply] = []
+
+    def fed() -> bool:
+        reply = listener.feed(url)
+        if reply is not None:
+            replies.append(reply)
+        return reply is not None
+
+    wait_until(fed)
+    return replies[0]
+
+
+def test_feed_before_the_wait_starts_returns_none(listener: LoopbackListener) -> None:
+    assert listener.feed(listener.redirect_uri + f"?code=c&state={STATE}") is None
+
+
+def test_feed_completes_the_wait_like_a_real_callback(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    reply = _feed_when_waiting(listener, listener.redirect_uri + f"?code=c&state={STATE}")
+    assert (reply.done, reply.ok, reply.message) == (True, True, SUCCESS)
+    waiting.result()
+
+
+def test_feed_rejects_a_url_with_a_wrong_state(listener: LoopbackListener) -> None:
+    waiting = wait_in_background(listener)
+    reply = _feed_when_waiting(listener, listener.redirect_uri + "?code=c&state=forged")
+    assert (reply.done, reply.ok) == (False, False)
+    assert not waiting.finished
+    assert listener.feed(listener.redirect_uri + f"?code=c&state={STATE}") is not None
+    waiting.result()
+
+
+def test_a_fed_callback_ends_the_wait_without_lingering_for_the_result_page(
+    make_listener: MakeListener,
+) -> None:
+    listener = make_listener(linger=WAIT)  # a browser gets this long to fetch the page
+    waiting = wait_in_background(listener)
+    _feed_when_waiting(listener, listener.redirect_uri + f"?code=c&state={STATE}")
+    started = time.monotonic()
+    waiting.result()
+    assert time.monotonic() - started < 1.0
