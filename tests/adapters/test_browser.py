@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 import webbrowser
 from pathlib import Path
 
@@ -108,3 +109,20 @@ def test_browser_available_follows_display_and_browser_variables(
     environ: dict[str, str], platform: str, expected: bool
 ) -> None:
     assert browser_available(environ, platform) is expected
+
+
+@pytest.mark.usefixtures("no_display", "fresh_webbrowser")
+def test_a_browser_command_that_keeps_running_does_not_block_the_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # webbrowser waits for a BROWSER command (w3m, lynx...) until it exits; the
+    # redirect it follows can only be answered once open() has returned.
+    script = tmp_path / "terminal-browser"
+    script.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(30)\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(script))
+    monkeypatch.setattr("pkceflow.browser.LAUNCH_WAIT", 0.2)
+    started = time.monotonic()
+
+    assert WebBrowserLauncher(out=io.StringIO()).open(URL) is True
+    assert time.monotonic() - started < 5

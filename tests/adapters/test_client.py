@@ -651,3 +651,11 @@ def test_the_events_that_only_signal_receive_no_secret(
     assert len(signals) == 2
     shown = repr(signals)
     assert not [secret for secret in secrets if secret in shown]
+
+
+def test_closing_a_client_drops_its_connections_and_keeps_it_usable(client: Client) -> None:
+    with client:
+        client.login()
+    client.refresh()  # a new connection is made on demand
+
+    assert client.token()

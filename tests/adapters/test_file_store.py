@@ -291,6 +291,14 @@ def test_a_file_owned_by_another_user_is_refused(store: FileStore) -> None:
         store.load(KEY)
 
 
+@root_only
+def test_a_token_folder_owned_by_another_user_is_refused(store: FileStore) -> None:
+    store.save(KEY, OLD)
+    os.chown(store.directory, 4242, 4242)
+    with pytest.raises(StoreError, match="belongs to another user"):
+        store.save(KEY, NEW)
+
+
 def test_a_folder_at_the_token_path_is_refused(store: FileStore) -> None:
     store.path(KEY).mkdir(parents=True)
     with pytest.raises(StoreError, match="not a regular file"):

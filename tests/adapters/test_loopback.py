@@ -361,10 +361,12 @@ def test_a_loopback_bind_host_keeps_the_redirect_host_without_a_warning(
 
 
 def _feed_when_waiting(listener: LoopbackListener, url: str) -> CallbackReply:
-    """feed() answers None until wait() has started; poll for the first real reply."""
+    """Poll feed() until a reply comes from the handler (not the before-the-wait queue)."""
     replies: list[CallbackReply] = []
 
     def fed() -> bool:
+        if listener._handle is None:
+            return False
         reply = listener.feed(url)
         if reply is not None:
             replies.append(reply)
@@ -374,8 +376,21 @@ def _feed_when_waiting(listener: LoopbackListener, url: str) -> CallbackReply:
     return replies[0]
 
 
-def test_feed_before_the_wait_starts_returns_none(listener: LoopbackListener) -> None:
-    assert listener.feed(listener.redirect_uri + f"?code=c&state={STATE}") is None
+def test_a_paste_before_the_wait_starts_is_kept_and_checked_when_it_does(
+    listener: LoopbackListener,
+) -> None:
+    early = listener.feed(listener.redirect_uri + f"?code=c&state={STATE}")
+
+    assert early is not None
+    assert (early.done, early.ok) == (False, True)
+    listener.wait(handle, timeout=WAIT)  # returns at once: the kept paste completes it
+
+
+def test_a_busy_port_is_a_usage_error_naming_it(make_listener: MakeListener) -> None:
+    first = make_listener()
+
+    with pytest.raises(UsageError, match=f"port {first.port} is already in use"):
+        LoopbackListener("127.0.0.1", first.port)
 
 
 def test_feed_completes_the_wait_like_a_real_callback(listener: LoopbackListener) -> None:

@@ -209,3 +209,10 @@ def test_restoring_any_json_raises_only_restore_error(data: object) -> None:
     except RestoreError:
         return
     assert TokenSet.from_dict(restored.to_dict()) == restored
+
+
+def test_a_token_set_is_hashable_whatever_its_extra_members() -> None:
+    tokens = TokenSet("a", extra={"nested": {"k": [1, 2]}})
+
+    assert hash(tokens) == hash(TokenSet("a"))
+    assert {tokens: 1}[tokens] == 1

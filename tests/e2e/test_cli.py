@@ -26,7 +26,6 @@ from .harness import (
     CONFIDENTIAL_CLIENT_SECRET,
     PUBLIC_CLIENT_ID,
     CancelAt,
-    HarnessError,
     OidcProviderServer,
 )
 from .support import PKCEFLOW, PkceflowCli, wait_until_expired
@@ -351,13 +350,6 @@ def test_concurrent_token_commands_refresh_once(
     assert server.introspect(access_token)["active"] is True
 
 
-@pytest.mark.xfail(
-    raises=HarnessError,
-    strict=True,
-    reason="pkceflow bug: Driver.login calls browser.open() before listener.wait(), and "
-    "webbrowser waits for a BROWSER command without '&' (BROWSER=w3m, lynx, a script), "
-    "so the redirect is not answered until the browser command has exited",
-)
 def test_browser_command_that_waits(oidc_provider: OidcProviderServer, cli: PkceflowCli) -> None:
     run = cli.login(oidc_provider, scope="openid", browser_waits=True, delivery_timeout=2)
     assert run.returncode == 0, run

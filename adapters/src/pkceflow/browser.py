@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import webbrowser
 from typing import TextIO
 
@@ -22,6 +23,32 @@ def browser_available(environ: dict[str, str] | None = None, platform: str = sys
     if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
     return True
+
+
+#: How long to wait for the browser command to say whether it started.
+LAUNCH_WAIT = 2.0
+
+
+def _launch(url: str) -> bool:
+    """Run ``webbrowser.open`` without letting a browser command block the login.
+
+    ``webbrowser`` waits for a ``BROWSER`` command that does not end in ``&`` (a
+    terminal browser such as w3m runs until it is quit), but the redirect it will
+    follow can only be answered once the listener waits. So the launch runs in a
+    thread; one still running after LAUNCH_WAIT has started a browser.
+    """
+    result: list[bool] = []
+
+    def run() -> None:
+        try:
+            result.append(webbrowser.open(url, new=1, autoraise=True))
+        except webbrowser.Error:
+            result.append(False)
+
+    thread = threading.Thread(target=run, name="pkceflow-browser", daemon=True)
+    thread.start()
+    thread.join(LAUNCH_WAIT)
+    return result[0] if result else True
 
 
 class WebBrowserLauncher:
@@ -43,12 +70,7 @@ class WebBrowserLauncher:
 
     def open(self, url: str) -> bool:
         """Open ``url``; return False when only the URL could be shown."""
-        opened = False
-        if self._open and browser_available():
-            try:
-                opened = webbrowser.open(url, new=1, autoraise=True)
-            except webbrowser.Error:
-                opened = False
+        opened = self._open and browser_available() and _launch(url)
         if opened:
             self._say(f"Opened your browser to sign in. If it did not open, visit:\n\n  {url}\n")
         else:

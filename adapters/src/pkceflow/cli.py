@@ -52,6 +52,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.strip().isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r} (0-65535)")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:  # NaN included
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}")
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pkceflow", description="OAuth 2.0 Authorization Code + PKCE.")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
@@ -71,7 +88,7 @@ def _build_parser() -> argparse.ArgumentParser:
     login.add_argument("--revocation-url", help="the revocation endpoint (RFC 7009)")
     login.add_argument("--scope", help='space-separated scopes, e.g. "openid email"')
     login.add_argument("--redirect-host", help="loopback host of the redirect URI (127.0.0.1)")
-    login.add_argument("--redirect-port", type=int, help="0 picks a free port (default)")
+    login.add_argument("--redirect-port", type=_port, help="0 picks a free port (default)")
     login.add_argument("--redirect-path", help="path of the redirect URI (/callback)")
     login.add_argument(
         "--param",
@@ -84,7 +101,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--store", choices=None, help="file (default), keyring, memory, or a plugin's"
     )
     login.add_argument("--no-browser", action="store_true", help="only print the URL")
-    login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
+    login.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait (300)")
     login.add_argument("--provider", help="use an installed provider preset")
 
     token = sub.add_parser("token", help="print a valid access token")
@@ -161,6 +178,9 @@ def _report(exc: Exception, *, debug: bool) -> int:
         code = 1
     if isinstance(exc, PkceflowError | _Usage):
         text = str(exc)
+        if isinstance(exc.__cause__, TokenError):
+            # e.g. a refused refresh: keep the server's error and description.
+            text += f"; the server said: {exc.__cause__}"
     else:
         text = f"unexpected {type(exc).__name__}" + ("" if debug else " (run with --debug)")
     sys.stderr.write(f"pkceflow: error: {printable(text, 500)}\n")

@@ -380,6 +380,18 @@ class Client:
             return None
         return unverified_claims(tokens.id_token)
 
+    def close(self) -> None:
+        """Close the transport's pooled connections (the Client stays usable)."""
+        close = getattr(self._transport, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def stored(self) -> TokenSet | None:
         """The stored token set as it is, without refreshing; None when logged out."""
         return self.store.load(self.profile)
@@ -475,6 +487,8 @@ class _PasteReader:
         reply = self._listener.feed(text)  # type: ignore[attr-defined]
         if reply is None or reply.done:
             return False
+        if reply.ok:  # kept until the listener starts waiting
+            return True
         sys.stderr.write("That address does not belong to this sign-in; paste the full address.\n")
         sys.stderr.flush()
         return True

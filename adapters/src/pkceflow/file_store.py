@@ -71,7 +71,9 @@ class FileStore:
             raise StoreError(
                 f"{self.directory} is not a folder (a symlink or a file is in the way)"
             )
-        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        if info.st_uid != os.getuid():
+            raise StoreError(f"{self.directory} belongs to another user; refusing to use it")
+        if info.st_mode & 0o077:
             os.chmod(self.directory, 0o700)
 
     # -- reading -------------------------------------------------------------------

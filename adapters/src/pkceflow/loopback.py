@@ -10,6 +10,7 @@ when the login is over.
 from __future__ import annotations
 
 import contextlib
+import errno
 import html
 import logging
 import selectors
@@ -99,8 +100,8 @@ class LoopbackListener:
     (a container whose browser is outside) while the URI keeps ``host``.
 
     The socket is bound when the listener is made, so the redirect URI is known
-    before the browser opens. Raises UsageError for a non-loopback ``host`` or a
-    bad path, OSError when the port cannot be bound.
+    before the browser opens. Raises UsageError for a non-loopback ``host``, a
+    bad path, or a port that cannot be bound (in use).
     """
 
     def __init__(
@@ -119,7 +120,7 @@ class LoopbackListener:
         if not is_loopback_host(host):
             raise UsageError(
                 f"the redirect host must be a loopback address, not {host!r} (RFC 8252 7.3);"
-                " use bind_host to listen elsewhere"
+                " to listen on another address, keep the host and set a bind address"
             )
         if not path.startswith("/") or "?" in path or "#" in path:
             raise UsageError("the redirect path must start with '/' and have no query")
@@ -129,8 +130,19 @@ class LoopbackListener:
             )
         bind = (bind_host or ("127.0.0.1" if host == "localhost" else host)).strip("[]")
         family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        self._sock = socket.create_server((bind, port), family=family, backlog=128)
+        try:
+            self._sock = socket.create_server((bind, port), family=family, backlog=128)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"the redirect port {port} is already in use on {bind};"
+                    " choose another, or 0 for a free one"
+                ) from None
+            raise UsageError(f"cannot listen on {bind} port {port}: {exc.strerror}") from None
         self._sock.setblocking(False)
+        # Threads that finish the wait write a byte here, so it ends at once.
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
         self._host = host
         self._port: int = self._sock.getsockname()[1]
         self._path = path
@@ -148,6 +160,7 @@ class LoopbackListener:
         self._done = threading.Event()
         self._page_served = threading.Event()
         self._rejected = 0
+        self._pending: list[str] = []
         self._closed = False
 
     @property
@@ -169,26 +182,41 @@ class LoopbackListener:
         Raises CallbackTimeoutError after ``timeout`` seconds (saying how many
         callbacks were refused meanwhile). Ctrl-C stops it and closes the socket.
         """
-        self._handle = handle
+        with self._lock:
+            self._handle = handle
+            pending, self._pending = self._pending, []
+        for target in pending:  # pasted before the wait began
+            self._dispatch(target, pasted=True)
         deadline = time.monotonic() + timeout
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(self._sock, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
                 while not self._done.is_set():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise self._timeout_error(timeout)
-                    if selector.select(min(remaining, 0.2)):
-                        self._accept()
+                    self._serve_ready(selector, min(remaining, 1.0))
                 # Serve the result page the browser is sent to, then stop.
                 until = time.monotonic() + self._linger
                 while not self._page_served.is_set() and time.monotonic() < until:
-                    if selector.select(0.05):
-                        self._accept()
+                    self._serve_ready(selector, until - time.monotonic())
             if self._failure is not None:
                 raise self._failure
         finally:
             self.close()
+
+    def _serve_ready(self, selector: selectors.BaseSelector, timeout: float) -> None:
+        for key, _ in selector.select(max(timeout, 0.0)):
+            if key.fileobj is self._sock:
+                self._accept()
+            else:
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"!")
 
     def _timeout_error(self, timeout: float) -> CallbackTimeoutError:
         if self._rejected:
@@ -202,12 +230,16 @@ class LoopbackListener:
     def feed(self, url_or_query: str) -> CallbackReply | None:
         """Hand a callback that came another way (pasted by the person) to the handler.
 
-        Returns the reply, or None when the listener is not waiting (any more).
+        Before the wait begins the callback is kept and checked when it does (the
+        reply then says so); None means the listener is not waiting any more.
         """
         return self._dispatch(url_or_query, pasted=True)
 
     def _dispatch(self, target: str, *, pasted: bool = False) -> CallbackReply | None:
         with self._lock:
+            if self._handle is None and pasted and not self._closed:
+                self._pending.append(target)
+                return CallbackReply(done=False, ok=True, message="Received; checking it shortly.")
             if self._done.is_set() or self._handle is None:
                 return self._final
             try:
@@ -215,6 +247,7 @@ class LoopbackListener:
             except BaseException as exc:  # noqa: BLE001  (a bug in the handler ends the wait with it)
                 self._failure = exc
                 self._done.set()
+                self._wake()
                 return CallbackReply(done=True, ok=False, message="The application failed.")
             if reply.done:
                 self._final = reply
@@ -222,6 +255,7 @@ class LoopbackListener:
                 if pasted:
                     # No browser will ask for the result page: do not linger for it.
                     self._page_served.set()
+                self._wake()
             else:
                 self._rejected += 1
             return reply
@@ -255,6 +289,7 @@ class LoopbackListener:
                     # Only the result page is answered 200. Signal wait() once it is
                     # out: close() would otherwise cut it off before it was sent.
                     self._page_served.set()
+                    self._wake()
         except OSError:
             pass
         finally:
@@ -320,6 +355,8 @@ class LoopbackListener:
             return
         self._closed = True
         self._sock.close()
+        self._wake_r.close()
+        self._wake_w.close()
         with self._conn_lock:
             conns = list(self._conns.items())
         for conn, _ in conns:

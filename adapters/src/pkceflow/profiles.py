@@ -11,15 +11,17 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from pkceflow_core import StoreError, TokenSet, UsageError
-from pkceflow_core.ports import TokenStore
 
 from .file_store import check_key
 from .paths import config_dir
+
+if TYPE_CHECKING:
+    from pkceflow_core.ports import TokenStore
 
 if sys.version_info >= (3, 11):
     import tomllib

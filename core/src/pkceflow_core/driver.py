@@ -262,7 +262,9 @@ class Driver:
 
     def _refresh_once(self, key: str, current: TokenSet) -> TokenSet | None:
         if current.refresh_token is None:
-            raise LoginRequiredError(f"the login for {key!r} has expired and has no refresh token")
+            raise LoginRequiredError(
+                f"the login for {key!r} has no refresh token; log in again to renew it"
+            )
         request = build_refresh_request(self.server, self.client, current.refresh_token)
         response = self.transport.send(request)
         try:

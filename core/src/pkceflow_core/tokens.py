@@ -33,7 +33,7 @@ class TokenSet:
     id_token: str | None = attrs.field(default=None, repr=False)
     scope: Scope | None = None
     #: Other members of the token response, as received (may hold secrets).
-    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
 
     def expires_in(self, now: float) -> float | None:
         """Seconds left at ``now``, or None when the lifetime is unknown."""
