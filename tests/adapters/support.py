@@ -471,3 +471,9 @@ def read_only_folder_worker(directory: str, uid: int | None, start: Any, results
         results.put(("outcome", (outcome, store.load("default") == old, os.listdir(directory))))
     except BaseException:
         results.put(("error", traceback.format_exc()))
+    if uid is not None:
+        # Exit without atexit hooks: a coverage run would try to save its data as
+        # nobody, into a folder only root may write, and fail the process.
+        results.close()
+        results.join_thread()
+        os._exit(0)
