@@ -1,0 +1,1 @@
+"""Benchmarks of pkceflow against the standard library and its peers (see README.md)."""
