@@ -103,7 +103,7 @@ def test_generate_defaults_to_fresh_os_entropy() -> None:
 
 
 def test_generate_refuses_an_entropy_source_that_returns_too_few_bytes() -> None:
-    with pytest.raises(UsageError, match=r"RFC 7636 4\.1"):
+    with pytest.raises(UsageError, match="too few bytes"):
         Pkce.generate(token_bytes=lambda n: bytes(n // 2))
 
 

@@ -15,23 +15,21 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pkceflow_core import (
-    ClientConfig,
-    Driver,
-    Events,
-    LoginRequiredError,
-    Quirks,
-    ServerMetadata,
-    TokenSet,
-    UsageError,
-)
-from pkceflow_core.client_auth import AuthMethod
-from pkceflow_core.driver import discover_with_lifetime
-from pkceflow_core.ports import BrowserLauncher, Clock, RedirectListener, TokenStore, Transport
+from pkceflow_core import ClientConfig, LoginRequiredError, Quirks, ServerMetadata, UsageError
 from pkceflow_core.scope import normalize_scope
 
 if TYPE_CHECKING:
     import pluggy
+
+    from pkceflow_core import Driver, Events, TokenSet
+    from pkceflow_core.client_auth import AuthMethod
+    from pkceflow_core.ports import (
+        BrowserLauncher,
+        Clock,
+        RedirectListener,
+        TokenStore,
+        Transport,
+    )
 
     from .oidc import IdTokenVerifier
 
@@ -251,6 +249,8 @@ class Client:
         """The core driver, wired to this client's adapters."""
         with self._lock:
             if self._driver is None:
+                from pkceflow_core.driver import Driver
+
                 from .plugins import PluginEvents
 
                 self._driver = Driver(
@@ -419,6 +419,8 @@ class _MetadataCache:
             entry = self._entries.get(key)
         if entry is not None and time.monotonic() < entry[0]:
             return entry[1]
+        from pkceflow_core.driver import discover_with_lifetime
+
         server, lifetime = discover_with_lifetime(
             transport, issuer, require_s256=require_s256, quirks=quirks
         )

@@ -10,6 +10,10 @@ from .errors import InvalidResponseError, printable
 
 #: Bodies above this size are refused before parsing (a transport bounds reads too).
 MAX_BODY = 1 << 20
+#: Documents nested deeper are refused. No OAuth or OpenID document comes near it, and
+#: what is kept (a token set's extra members) must be written out again by json.dumps,
+#: which gives up near the interpreter's recursion limit at another stack depth.
+MAX_DEPTH = 32
 
 # Runs that look like credentials (tokens, codes, verifiers, secrets, or their
 # percent-encoded and base64 forms) are elided from excerpts: a server that
@@ -28,6 +32,23 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(key)
         result[key] = value
     return result
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest in ``value`` more than MAX_DEPTH levels (no recursion)."""
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        todo.extend((child, depth + 1) for child in children)
+    return False
 
 
 def excerpt(body: bytes, limit: int = 120) -> str:
@@ -56,5 +77,9 @@ def loads_object(body: bytes, *, what: str, status: int | None = None) -> dict[s
     if not isinstance(value, dict):
         raise InvalidResponseError(
             f"{what} is JSON but not an object", status=status, excerpt=excerpt(body)
+        )
+    if _too_deep(value):
+        raise InvalidResponseError(
+            f"{what} is nested more than {MAX_DEPTH} levels deep", status=status
         )
     return value

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qsl, quote, urlencode, urlunsplit
+from urllib.parse import parse_qsl, quote
 
 from .endpoints import check_endpoint
 from .errors import UsageError
 
-__all__ = ["ExtraParams", "build_authorization_url"]
+__all__ = ["ExtraParams", "build_authorization_url", "compose_authorization_url"]
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*\Z")
 
 #: Extra authorize parameters; a sequence value repeats the parameter (``resource``,
 #: RFC 8707 2).
@@ -26,9 +29,24 @@ def build_authorization_url(
     parameters, ``extra``): a clash raises UsageError rather than letting the
     server pick one (RFC 6749 3.1: parameters must not be included more than once).
     """
-    parts = check_endpoint(endpoint, name="authorization endpoint")
-    existing = parse_qsl(parts.query, keep_blank_values=True)
-    pairs: list[tuple[str, str]] = list(existing)
+    check_endpoint(endpoint, name="authorization endpoint")
+    return compose_authorization_url(endpoint, params, extra)
+
+
+def _quote(text: str) -> str:
+    # Most values (ids, states, challenges) need no escaping at all.
+    return text if _UNRESERVED.match(text) else quote(text, safe="")
+
+
+def compose_authorization_url(
+    endpoint: str,
+    params: Sequence[tuple[str, str]],
+    extra: ExtraParams | None = None,
+) -> str:
+    """:func:`build_authorization_url` for an endpoint already checked (no fragment)."""
+    base, _, existing_query = endpoint.partition("?")
+    existing = parse_qsl(existing_query, keep_blank_values=True) if existing_query else []
+    pairs: list[tuple[str, str]] = []
     seen = {name for name, _ in existing}
     for name, value in params:
         if name in seen:
@@ -48,5 +66,7 @@ def build_authorization_url(
         if not values or not all(isinstance(v, str) for v in values):
             raise UsageError(f"the parameter {name!r} needs string values")
         pairs.extend((name, v) for v in values)
-    query = urlencode(pairs, quote_via=quote)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    query = "&".join(f"{_quote(name)}={_quote(value)}" for name, value in pairs)
+    if existing_query:
+        return f"{base}?{existing_query}&{query}"
+    return f"{base}?{query}"

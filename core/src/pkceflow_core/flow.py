@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .authorization_url import ExtraParams, build_authorization_url
+from .authorization_url import ExtraParams, compose_authorization_url
 from .callback import check_state, parse_callback_params, verify_callback
 from .client_auth import ClientConfig
 from .endpoints import check_endpoint
@@ -125,7 +125,8 @@ class AuthorizationCodeFlow:
         ]
         if self._nonce is not None:
             params.append(("nonce", self._nonce))
-        return build_authorization_url(self._server.authorization_endpoint, params, extra)
+        # ServerMetadata checked the endpoint when it was made.
+        return compose_authorization_url(self._server.authorization_endpoint, params, extra)
 
     def __repr__(self) -> str:
         return f"<AuthorizationCodeFlow {self._state.value} client_id={self._client.client_id!r}>"

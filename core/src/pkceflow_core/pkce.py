@@ -86,5 +86,13 @@ class Pkce:
         """
         if not 43 <= length <= 128:
             raise UsageError("a code verifier is 43 to 128 characters long (RFC 7636 4.1)")
+        _check_method(None, None, method)
         verifier = _b64url(token_bytes(-(-length * 3 // 4)))[:length]
-        return cls(verifier, method)
+        if len(verifier) != length:
+            raise UsageError(f"token_bytes gave too few bytes for {length} characters")
+        # base64url of the right length is a valid verifier by construction, so the
+        # validators (a regular expression per call) are skipped on this hot path.
+        pkce = object.__new__(cls)
+        object.__setattr__(pkce, "verifier", verifier)
+        object.__setattr__(pkce, "method", method)
+        return pkce

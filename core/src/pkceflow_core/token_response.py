@@ -22,6 +22,12 @@ __all__ = ["check_error_response", "parse_token_response"]
 # Ten years: a longer lifetime is a server bug, not a promise worth storing.
 _MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 _DIGITS = re.compile(r"[0-9]{1,12}\Z")
+# RFC 6749 A.12, A.17: access-token and refresh-token = 1*VSCHAR (visible ASCII and
+# space). Tokens go into Authorization headers and onto terminals: a line break or an
+# escape sequence in one would inject a header or rewrite the screen.
+_VSCHAR = re.compile(r"[\x20-\x7e]+\Z")
+# RFC 6749 3.3 and A.4: scope-token = 1*NQCHAR (visible ASCII but '"' and '\').
+_NQCHAR = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+\Z")
 
 
 def _form_object(body: bytes, status: int) -> dict[str, Any]:
@@ -61,9 +67,11 @@ def _optional_str(doc: dict[str, Any], name: str, status: int) -> str | None:
     value = doc.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not _VSCHAR.match(value):
         raise InvalidResponseError(
-            f"{name} in the token response must be a non-empty string", status=status
+            f"{name} in the token response must be a non-empty string of visible ASCII"
+            " characters (RFC 6749 A.12)",
+            status=status,
         )
     return value
 
@@ -122,13 +130,21 @@ def _scope(value: object, requested: Scope | None, quirks: Quirks, status: int) 
     if isinstance(value, list) and quirks.scope_as_array:
         if not all(isinstance(item, str) for item in value):
             raise InvalidResponseError("scope items must be strings", status=status)
-        return tuple(dict.fromkeys(value))
-    if not isinstance(value, str):
+        scope: Scope = tuple(dict.fromkeys(value))
+    elif not isinstance(value, str):
         raise InvalidResponseError("scope in the token response must be a string", status=status)
-    text = value
-    for separator in quirks.scope_separators:
-        text = text.replace(separator, " ")
-    return tuple(dict.fromkeys(s for s in text.split(" ") if s))
+    else:
+        text = value
+        for separator in quirks.scope_separators:
+            text = text.replace(separator, " ")
+        scope = tuple(dict.fromkeys(s for s in text.split(" ") if s))
+    # Scopes are shown to the person (pkceflow status): no control characters.
+    if not all(_NQCHAR.match(s) for s in scope if s):
+        raise InvalidResponseError(
+            "scope in the token response has characters RFC 6749 3.3 does not allow",
+            status=status,
+        )
+    return scope
 
 
 def parse_token_response(

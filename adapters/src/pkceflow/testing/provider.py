@@ -554,6 +554,10 @@ def _redirect(location: str, status: int = 302, *headers: tuple[str, str]) -> _R
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out in separate writes; with Nagle's algorithm a client's
+    # delayed ACK would hold the body back ~40 ms on every reused connection.
+    disable_nagle_algorithm = True
+
     protocol_version = "HTTP/1.1"
     server_version = "pkceflow-testing"
     sys_version = ""
