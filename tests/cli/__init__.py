@@ -1,0 +1,1 @@
+"""Tests of the ``pkceflow`` command line, run as a real subprocess."""

@@ -1,0 +1,333 @@
+"""Every exit code of ``pkceflow``, and errors as one ``pkceflow: error:`` line.
+
+0 success, 1 anything else, 2 usage, 3 refused at the redirect, 4 the token endpoint
+refused, 5 timed out waiting for the browser, 6 no stored login, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from pkceflow.testing import CONFIDENTIAL_CLIENT_ID, TestProvider
+
+from .helpers import Cli, Result, bearer_get, redirect_port, refuses_connections
+
+ISSUER = "{issuer}"  # replaced with the running provider's issuer
+LOGIN = ["login", "--profile", "new", "--client-id", "pkceflow-test", "--issuer", ISSUER]
+
+
+def _nothing_happened(cli: Cli, provider: TestProvider) -> None:
+    assert provider.count("authorize") == provider.count("token") == 0
+    assert not (cli.home / "profiles").exists()
+    assert not (cli.home / "tokens").exists()
+
+
+# ---- 2: usage
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ["login", "--profile", "new", "--issuer", ISSUER],
+            "--client-id is required for a new profile",
+            id="new-profile-without-client-id",
+        ),
+        pytest.param(
+            [*LOGIN, "--auth-url", "http://127.0.0.1:1/a", "--token-url", "http://127.0.0.1:1/t"],
+            "give --issuer, or --auth-url and --token-url, not both",
+            id="issuer-with-auth-url",
+        ),
+        pytest.param(
+            ["login", "--profile", "new", "--client-id", "c", "--auth-url", "http://127.0.0.1:1/a"],
+            "--auth-url and --token-url go together",
+            id="auth-url-without-token-url",
+        ),
+        pytest.param(
+            ["login", "--profile", "new", "--client-id", "c"],
+            "give --issuer, or --auth-url and --token-url",
+            id="no-endpoints",
+        ),
+        pytest.param(
+            [*LOGIN, "--param", "prompt"],
+            "--param takes KEY=VALUE, not 'prompt'",
+            id="param-without-equals",
+        ),
+        pytest.param(
+            [*LOGIN, "--param", "=consent"], "--param takes KEY=VALUE", id="param-without-key"
+        ),
+        pytest.param(
+            [*LOGIN, "--param", "state=mine"],
+            "the parameter 'state' is set twice",
+            id="param-clashing-with-the-protocol",
+        ),
+        pytest.param(
+            [*LOGIN, "--scope", 'openid "x"'], "is not a valid scope token", id="bad-scope"
+        ),
+        pytest.param(
+            [*LOGIN, "--store", "nowhere"],
+            "no token store called 'nowhere' is installed",
+            id="unknown-store",
+        ),
+        pytest.param(
+            [*LOGIN, "--provider", "acme"],
+            "no provider plugin called 'acme' is installed",
+            id="unknown-provider",
+        ),
+        pytest.param(
+            [*LOGIN, "--redirect-host", "example.com"],
+            "the redirect host must be a loopback address",
+            id="redirect-host-not-loopback",
+        ),
+        pytest.param(
+            [*LOGIN, "--redirect-path", "callback"],
+            "the redirect path must start with '/'",
+            id="redirect-path-without-slash",
+        ),
+        pytest.param(
+            ["login", "--profile", "../evil", "--client-id", "c", "--issuer", ISSUER],
+            "'../evil' is not a valid profile name",
+            id="bad-profile-name-login",
+        ),
+        pytest.param(
+            ["token", "--profile", "a b"],
+            "'a b' is not a valid profile name",
+            id="bad-profile-name-token",
+        ),
+        pytest.param(
+            ["status", "--profile", ".hidden"],
+            "'.hidden' is not a valid profile name",
+            id="bad-profile-name-status",
+        ),
+    ],
+)
+def test_usage_errors_exit_2(
+    cli: Cli, provider: TestProvider, args: list[str], message: str
+) -> None:
+    result = cli.run(*(a.replace(ISSUER, provider.issuer) for a in args))
+
+    result.fails(2, message)
+    _nothing_happened(cli, provider)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param([], "the following arguments are required: command", id="no-command"),
+        pytest.param(["bogus"], "argument command: invalid choice: 'bogus'", id="bad-command"),
+        pytest.param(["token", "--bogus"], "unrecognized arguments: --bogus", id="bad-option"),
+        pytest.param(
+            ["login", "--timeout", "soon"],
+            "argument --timeout: invalid",
+            id="timeout-not-a-number",
+        ),
+        pytest.param(
+            ["login", "--redirect-port", "http"],
+            "argument --redirect-port: invalid",
+            id="port-not-a-number",
+        ),
+        pytest.param(
+            ["login", "--redirect-port", "70000"],
+            "argument --redirect-port: invalid port: '70000' (0-65535)",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            ["login", "--timeout", "nan"],
+            "argument --timeout: invalid number of seconds: 'nan'",
+            id="timeout-nan",
+        ),
+        pytest.param(
+            ["login", "--timeout", "0"],
+            "argument --timeout: invalid number of seconds: '0'",
+            id="timeout-zero",
+        ),
+        pytest.param(
+            ["token", "--min-ttl", "x"], "argument --min-ttl: invalid float value", id="min-ttl"
+        ),
+        pytest.param(["status", "--profile"], "expected one argument", id="missing-value"),
+    ],
+)
+def test_argument_errors_exit_2_with_the_usage(cli: Cli, args: list[str], message: str) -> None:
+    result = cli.run(*args)
+
+    line = result.fails(2, message, alone=False)
+    assert result.stderr.startswith("usage: pkceflow")
+    assert result.stderr.endswith(line + "\n")
+
+
+def test_help_and_version_exit_0(cli: Cli) -> None:
+    assert cli.run("--version").ok().stdout == "pkceflow 0.1.0\n"
+    text = cli.run("--help").ok().stdout
+    for command in ("login", "token", "refresh", "logout", "status", "demo"):
+        assert command in text
+
+
+# ---- 3: refused at the redirect
+
+
+def test_access_denied_at_the_redirect_exits_3(cli: Cli, provider: TestProvider) -> None:
+    provider.settings.deny_consent = True
+
+    result = cli.login(provider)
+
+    result.fails(3, "access_denied: The resource owner denied the request.", alone=False)
+    assert provider.count("token") == 0
+    assert cli.stored() is None
+    assert not cli.profile_path().exists()
+
+
+def test_the_person_pressing_deny_exits_3(cli: Cli, provider: TestProvider) -> None:
+    provider.settings.interactive = True
+    cli.env["FAKE_BROWSER_DECISION"] = "deny"
+
+    cli.login(provider).fails(3, "access_denied", alone=False)
+
+    assert provider.count("token") == 0
+
+
+def test_a_hostile_error_description_stays_on_one_printable_line(
+    cli: Cli, provider: TestProvider
+) -> None:
+    provider.settings.deny_consent = True
+    provider.settings.deny_error_description = (
+        "<script>alert(1)</script>\x1b[2J\x07 denied\r\npkceflow: error: forged"
+    )
+
+    result = cli.login(provider)
+
+    line = result.fails(3, "access_denied", "<script>alert(1)</script>", alone=False)
+    assert "\x1b" not in result.stderr
+    assert "\x07" not in result.stderr
+    assert line.endswith("deniedpkceflow: error: forged")
+
+
+# ---- 4: the token endpoint refused (a refused refresh: see test_refresh.py)
+
+
+def test_a_wrong_client_secret_exits_4(cli: Cli, provider: TestProvider) -> None:
+    result = cli.login(provider, "--client-secret", "guess", client_id=CONFIDENTIAL_CLIENT_ID)
+
+    result.fails(4, "invalid_client: Client authentication failed.", alone=False)
+    assert cli.stored() is None
+    assert not cli.profile_path().exists()
+    assert not [p for p in cli.files() if "guess" in p.read_text("utf-8")]
+
+
+# ---- 5: timed out waiting for the browser
+
+
+def test_nobody_following_the_url_times_out_with_5(cli: Cli, provider: TestProvider) -> None:
+    result = cli.login(provider, "--no-browser", timeout="1")
+
+    result.fails(5, "no callback arrived within 1 s", alone=False)
+    assert refuses_connections(redirect_port(result.authorization_url()))
+    assert cli.browser_visits(timeout=0) == []
+    assert provider.count("authorize") == 0
+    assert cli.stored() is None
+    assert not cli.profile_path().exists()
+
+
+# ---- 6: no stored login
+
+
+@pytest.mark.parametrize("command", ["token", "refresh", "logout", "status"])
+def test_an_unknown_profile_exits_6(cli: Cli, command: str) -> None:
+    result = cli.run(command, "--profile", "ghost")
+
+    result.fails(6, "there is no profile 'ghost'", "pkceflow login --profile ghost")
+
+
+def test_a_profile_without_a_stored_login_exits_6(cli: Cli, provider: TestProvider) -> None:
+    cli.seed(provider)
+    cli.token_path().unlink()
+
+    cli.run("token", "--profile", "work").fails(6, "there is no stored login for 'work'")
+    cli.run("refresh", "--profile", "work").fails(6, "there is no stored login for 'work'")
+    assert provider.count() == 0
+
+
+# ---- 1: anything else
+
+
+def test_an_unreachable_provider_exits_1(cli: Cli) -> None:
+    # Bound but never listening: connections are refused, and no one else gets the port.
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        result = cli.run(*LOGIN[:-1], f"http://127.0.0.1:{port}")
+
+    result.fails(1, "GET to 127.0.0.1 failed")
+    assert not (cli.home / "profiles").exists()
+
+
+def test_a_provider_gone_at_refresh_exits_1(cli: Cli, provider: TestProvider) -> None:
+    cli.seed(provider)
+    before = cli.token_path().read_bytes()
+    provider.stop()
+
+    cli.run("refresh", "--profile", "work").fails(1, "POST to 127.0.0.1 failed")
+
+    assert cli.token_path().read_bytes() == before
+
+
+def test_a_redirect_port_in_use_exits_2(cli: Cli, provider: TestProvider) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = cli.login(provider, "--redirect-port", str(port))
+
+    result.fails(2, f"the redirect port {port} is already in use on 127.0.0.1")
+    assert provider.count("authorize") == 0
+
+
+def test_debug_shows_the_traceback_of_any_error(cli: Cli) -> None:
+    result = cli.run("--debug", "token", "--profile", "ghost")
+
+    assert result.returncode == 6
+    assert "Traceback (most recent call last):" in result.stderr
+    assert "LoginRequiredError: there is no profile 'ghost'" in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if line.startswith("pkceflow: error:")] == [lines[-1]]
+
+
+# ---- 130: interrupted
+
+
+@contextmanager
+def _sigint_delivered() -> Iterator[None]:
+    # A child inherits an ignored SIGINT (as in a shell's background job), and Python
+    # then never turns it into KeyboardInterrupt; a handled one is reset on exec.
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_ctrl_c_while_waiting_exits_130_and_leaves_no_listener(
+    cli: Cli, provider: TestProvider
+) -> None:
+    with _sigint_delivered():
+        running = cli.start(*LOGIN[:-1], provider.issuer, "--no-browser", "--timeout", "30")
+    port = redirect_port(running.wait_for_url())
+    # The listener is there while it waits. (A full round trip: a bare connection
+    # just before SIGINT can land it inside the listener's thread start, where
+    # loopback.py then fails with RuntimeError instead of exiting 130.)
+    assert bearer_get(f"http://127.0.0.1:{port}/elsewhere", "-") == 404
+
+    running.interrupt()
+    result: Result = running.finish(timeout=10)
+
+    assert result.returncode == 130, result
+    assert result.stdout == ""
+    assert result.stderr.endswith("\npkceflow: interrupted\n")
+    assert "Traceback" not in result.stderr
+    assert refuses_connections(port)
+    assert not (cli.home / "profiles").exists()
