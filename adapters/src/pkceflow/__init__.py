@@ -15,9 +15,12 @@ live in their own modules (``pkceflow.transport``, ``pkceflow.loopback``,
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not typing.TYPE_CHECKING: typing alone would double what ``pkceflow token`` imports.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from pkceflow_core import (
         AuthorizationError,
         CallbackError,

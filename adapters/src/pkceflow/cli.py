@@ -14,14 +14,18 @@ store it imports neither the HTTP stack nor the plugin system.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
 
+# Not typing.TYPE_CHECKING: importing typing alone costs the token hot path more
+# than everything else it does. Type checkers treat this name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any, NoReturn
+
     from pkceflow_core import TokenSet
 
     from .client import Client
@@ -45,16 +49,11 @@ class _Usage(Exception):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"pkceflow: error: {message}\n")
-        raise SystemExit(2)
-
-
 def _port(text: str) -> int:
     port = int(text) if text.strip().isdigit() else -1
     if not 0 <= port <= 65535:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"invalid port: {text!r} (0-65535)")
     return port
 
@@ -65,11 +64,21 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0:  # NaN included
+        import argparse
+
         raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}")
     return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"pkceflow: error: {message}\n")
+            raise SystemExit(2)
+
     parser = _Parser(prog="pkceflow", description="OAuth 2.0 Authorization Code + PKCE.")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
     parser.add_argument("--version", action="version", version="pkceflow 0.1.0")
@@ -133,6 +142,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see EXIT_CODES)."""
+    from ._fast_token import fast_token
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    done = fast_token(argv)
+    if done is not None:
+        return done
     args = _build_parser().parse_args(argv)
     if args.debug:
         import logging

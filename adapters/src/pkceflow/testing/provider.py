@@ -1243,9 +1243,12 @@ class TestProvider:
         )
         if "state" in repeated:
             pending.state = None
-        if repeated:
+        # RFC 8707 2: resource may be given more than once; nothing else may.
+        if repeated - {"resource"}:
             return self._authorization_error(
-                pending, "invalid_request", f"The {min(repeated)} parameter is repeated."
+                pending,
+                "invalid_request",
+                f"The {min(repeated - {'resource'})} parameter is repeated.",
             )
         response_type = params.get("response_type")
         if response_type is None:

@@ -1,0 +1,136 @@
+"""The hot path of scripts: ``pkceflow token`` with a fresh token in the file store.
+
+``$(pkceflow token --profile x)`` runs before every API call of a script, so this
+path reads the profile and the token file with the standard library alone: no
+attrs, no pkceflow_core, no argparse. It applies the same refusals as FileStore.load
+(a symlink, another owner, permissions open to others) and the same schema version;
+anything it does not fully understand returns None, and the ordinary command, with
+its checks and error messages, runs instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import sys
+import time
+from collections.abc import Sequence
+
+_VERSION = 1
+_PROFILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # as FileStore's keys
+
+
+def _options(argv: Sequence[str]) -> tuple[str, float, bool] | None:
+    if not argv or argv[0] != "token":
+        return None
+    profile, min_ttl, as_json = "default", 60.0, False
+    rest = list(argv[1:])
+    while rest:
+        option = rest.pop(0)
+        if option == "--json":
+            as_json = True
+        elif option in ("--profile", "--min-ttl") and rest:
+            value = rest.pop(0)
+            if option == "--profile":
+                profile = value
+            else:
+                try:
+                    min_ttl = float(value)
+                except ValueError:
+                    return None
+        else:
+            return None
+    if not _PROFILE.match(profile):
+        return None
+    if min_ttl != min_ttl or min_ttl < 0:  # NaN or negative: let argparse say so
+        return None
+    return profile, min_ttl, as_json
+
+
+def _folders() -> tuple[str, str]:
+    home = os.environ.get("PKCEFLOW_HOME")
+    if home:
+        home = os.path.expanduser(home)
+        return home, home
+    import platformdirs
+
+    return (
+        platformdirs.user_config_dir("pkceflow", appauthor=False),
+        platformdirs.user_data_dir("pkceflow", appauthor=False),
+    )
+
+
+def _store_is_file(path: str) -> bool:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as file:
+            profile = tomllib.load(file)
+    except (OSError, ValueError):
+        return False
+    return bool(profile.get("version") == _VERSION and profile.get("store", "file") == "file")
+
+
+def _read_private(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.getuid()
+            or info.st_mode & 0o077
+            or info.st_size > 1 << 20
+        ):
+            return None
+        return os.read(fd, (1 << 20) + 1)
+    finally:
+        os.close(fd)
+
+
+def fast_token(argv: Sequence[str]) -> int | None:
+    """Print a fresh stored token and return 0, or None to run the full command."""
+    options = _options(argv)
+    if options is None:
+        return None
+    profile, min_ttl, as_json = options
+    config, data = _folders()
+    if not _store_is_file(os.path.join(config, "profiles", f"{profile}.toml")):
+        return None
+    raw = _read_private(os.path.join(data, "tokens", f"{profile}.json"))
+    if raw is None:
+        return None
+    try:
+        stored = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(stored, dict) or stored.get("version") != _VERSION:
+        return None
+    access, expires_at = stored.get("access_token"), stored.get("expires_at")
+    if not isinstance(access, str) or not access or stored.get("token_type") != "Bearer":
+        return None
+    if expires_at is not None:
+        if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+            return None
+        if not expires_at - time.time() > min_ttl:
+            return None
+    if as_json:
+        scope = stored.get("scope")
+        output = json.dumps(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_at": expires_at,
+                "scope": " ".join(scope) if isinstance(scope, list) else None,
+            }
+        )
+    else:
+        output = access
+    sys.stdout.write(output + "\n")
+    return 0
