@@ -75,9 +75,39 @@ def _nothing_happened(cli: Cli, provider: TestProvider) -> None:
             id="unknown-store",
         ),
         pytest.param(
-            [*LOGIN, "--provider", "acme"],
+            ["login", "--profile", "new", "--client-id", "x", "--provider", "acme"],
             "no provider plugin called 'acme' is installed",
             id="unknown-provider",
+        ),
+        pytest.param(
+            [*LOGIN, "--provider", "github"],
+            "--provider names the endpoints",
+            id="provider-and-issuer",
+        ),
+        pytest.param(
+            [*LOGIN, "--template", "tenant=x"],
+            "--template fills a provider's placeholders",
+            id="template-without-provider",
+        ),
+        pytest.param(
+            ["login", "--profile", "new", "--client-id", "x", "--provider", "github"],
+            "GitHub wants the client secret",
+            id="provider-secret-missing",
+        ),
+        pytest.param(
+            [
+                "login",
+                "--profile",
+                "new",
+                "--client-id",
+                "x",
+                "--provider",
+                "microsoft",
+                "--template",
+                "tenant=a/b",
+            ],
+            "not a valid tenant",
+            id="provider-bad-template",
         ),
         pytest.param(
             [*LOGIN, "--redirect-host", "example.com"],

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any, NoReturn
 
-    from pkceflow_core import TokenSet
+    import pluggy
+
+    from pkceflow_core import ProviderPreset, Quirks, TokenSet
 
     from .client import Client
     from .profiles import Profile
@@ -112,6 +114,13 @@ def _build_parser() -> argparse.ArgumentParser:
     login.add_argument("--no-browser", action="store_true", help="only print the URL")
     login.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait (300)")
     login.add_argument("--provider", help="use an installed provider preset")
+    login.add_argument(
+        "--template",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fill a provider's URL placeholder, e.g. tenant=contoso.onmicrosoft.com",
+    )
 
     token = sub.add_parser("token", help="print a valid access token")
     profile_arg(token)
@@ -131,6 +140,8 @@ def _build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="profiles, expiry and scopes (never a token)")
     status.add_argument("--profile")
     status.add_argument("--json", action="store_true")
+
+    sub.add_parser("providers", help="list the installed provider presets")
 
     demo = sub.add_parser("demo", help="a whole login against the built-in test provider")
     demo.add_argument("--browser", action="store_true", help="use your real browser")
@@ -205,8 +216,14 @@ def _report(exc: Exception, *, debug: bool) -> int:
 # -- building a client from a profile ---------------------------------------------------
 
 
+def _preset(manager: pluggy.PluginManager, name: str) -> ProviderPreset:
+    from .providers import find_preset
+
+    return find_preset(manager, name)
+
+
 def _client(profile: Profile, **overrides: Any) -> Client:
-    from pkceflow_core import ServerMetadata
+    from pkceflow_core import Quirks, ServerMetadata
 
     from .client import Client
     from .plugins import get_plugin_manager
@@ -229,6 +246,8 @@ def _client(profile: Profile, **overrides: Any) -> Client:
         userinfo_endpoint=profile.userinfo_url,
         jwks_uri=profile.jwks_uri,
         authorization_response_iss_parameter_supported=profile.iss_parameter_supported,
+        issuer_template=profile.issuer_template,
+        quirks=_preset(manager, profile.provider).quirks if profile.provider else Quirks(),
     )
     options: dict[str, Any] = {
         "client_secret": secret,
@@ -293,6 +312,16 @@ def _parse_params(items: list[str]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in params.items()}
 
 
+def _parse_pairs(items: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _Usage(f"{option} takes KEY=VALUE, not {item!r}")
+        pairs[key] = value
+    return pairs
+
+
 def _cmd_login(args: argparse.Namespace) -> int:
     import attrs
 
@@ -300,17 +329,19 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
     from .profiles import Profile, load_profile, save_client_secret, save_profile
 
-    if args.provider is not None:
-        raise _Usage(f"no provider plugin called {args.provider!r} is installed")
     saved = load_profile(args.profile)
     if args.client_id is None and saved is None:
         raise _Usage("--client-id is required for a new profile")
     if args.issuer and (args.auth_url or args.token_url):
         raise _Usage("give --issuer, or --auth-url and --token-url, not both")
+    if args.provider and (args.issuer or args.auth_url):
+        raise _Usage("--provider names the endpoints: give no --issuer or --auth-url with it")
     if bool(args.auth_url) != bool(args.token_url):
         raise _Usage("--auth-url and --token-url go together")
-    if saved is None and not args.issuer and not args.auth_url:
-        raise _Usage("give --issuer, or --auth-url and --token-url")
+    if saved is None and not args.issuer and not args.auth_url and not args.provider:
+        raise _Usage("give --issuer, or --auth-url and --token-url, or --provider")
+    if args.template and not (args.provider or (saved and saved.provider)):
+        raise _Usage("--template fills a provider's placeholders: give --provider")
 
     changes: dict[str, Any] = {}
     for option, field in (
@@ -341,13 +372,22 @@ def _cmd_login(args: argparse.Namespace) -> int:
         )
     if args.client_secret is not None:
         changes["has_client_secret"] = True
+    if args.provider or (args.template and saved is not None):
+        changes.update(_provider_settings(args, saved, changes))
     profile = (
         attrs.evolve(saved, **changes)
         if saved is not None
         else Profile(name=args.profile, **changes)
     )
+    store = _store(profile.store)
+    if profile.has_client_secret and args.client_secret is None:
+        from .profiles import load_client_secret
+
+        if load_client_secret(store, profile.name) is None:
+            raise _Usage(f"the client of profile {profile.name!r} needs --client-secret")
     if profile.auth_url is None:
-        profile = _discover_into(profile)
+        quirks = _preset(_manager(), profile.provider).quirks if profile.provider else None
+        profile = _discover_into(profile, quirks)
 
     overrides: dict[str, Any] = {"open_browser": not args.no_browser, "timeout": args.timeout}
     if args.client_secret is not None:
@@ -363,16 +403,63 @@ def _cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
-def _discover_into(profile: Profile) -> Profile:
-    import attrs
-
-    from pkceflow_core import discover
-
+def _manager() -> pluggy.PluginManager:
     from .plugins import get_plugin_manager
 
+    return get_plugin_manager()
+
+
+def _store(name: str) -> Any:
+    store = _manager().hook.pkceflow_token_store(name=name)
+    if store is None:
+        raise _Usage(f"no token store called {name!r} is installed")
+    return store
+
+
+def _provider_settings(
+    args: argparse.Namespace, saved: Profile | None, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """The profile settings a provider preset supplies, the person's options kept."""
+    name = args.provider or (saved.provider if saved else None)
+    assert name is not None
+    preset = _preset(_manager(), name)
+    template = dict(saved.template) if saved and saved.provider == name else {}
+    template.update(_parse_pairs(args.template, "--template"))
+    values = preset.values(template)
+    settings: dict[str, Any] = {"provider": name, "template": values}
+    fresh = saved is None or saved.provider != name
+    if preset.client_secret_required and not args.client_secret and fresh:
+        raise _Usage(f"{preset.title} wants the client secret even with PKCE: --client-secret")
+    if "scope" not in changes and fresh:
+        settings["scope"] = preset.default_scope
+    defaults = {k: (v,) for k, v in preset.default_params.items()}
+    settings["params"] = {**defaults, **changes.get("params", {})}
+    if preset.auth_method is not None:
+        settings["auth_method"] = preset.auth_method
+    if preset.authorization_endpoint is not None and preset.token_endpoint is not None:
+        server = preset.server(template)
+        settings.update(
+            issuer=server.issuer,
+            auth_url=server.authorization_endpoint,
+            token_url=server.token_endpoint,
+            revocation_url=server.revocation_endpoint,
+            userinfo_url=server.userinfo_endpoint,
+            jwks_uri=None,
+            iss_parameter_supported=False,
+        )
+    else:
+        settings.update(issuer=preset.issuer_for(template), auth_url=None, token_url=None)
+    return settings
+
+
+def _discover_into(profile: Profile, quirks: Quirks | None = None) -> Profile:
+    import attrs
+
+    from pkceflow_core import Quirks, discover
+
     assert profile.issuer is not None
-    transport = get_plugin_manager().hook.pkceflow_transport(timeout=30.0, ca_bundle=None)
-    server = discover(transport, profile.issuer)
+    transport = _manager().hook.pkceflow_transport(timeout=30.0, ca_bundle=None)
+    server = discover(transport, profile.issuer, quirks=quirks or Quirks())
     return attrs.evolve(
         profile,
         auth_url=server.authorization_endpoint,
@@ -381,6 +468,7 @@ def _discover_into(profile: Profile) -> Profile:
         userinfo_url=server.userinfo_endpoint,
         jwks_uri=server.jwks_uri,
         iss_parameter_supported=server.authorization_response_iss_parameter_supported,
+        issuer_template=server.issuer_template,
     )
 
 
@@ -417,7 +505,8 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     try:
         revoked = client.logout(revoke=not args.no_revoke)
     finally:
-        delete_client_secret(client.store, profile.name)
+        if profile.has_client_secret:
+            delete_client_secret(client.store, profile.name)
     sys.stderr.write(
         f"Signed out of {profile.name!r}" + (" (tokens revoked)." if revoked else ".") + "\n"
     )
@@ -474,6 +563,28 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_providers(args: argparse.Namespace) -> int:
+    from .providers import installed_presets
+
+    presets = installed_presets(_manager())
+    if not presets:
+        sys.stdout.write("No provider plugins are installed (pip install pkceflow-github ...).\n")
+    for preset in presets.values():
+        where = preset.issuer or preset.authorization_endpoint
+        needs = ", ".join(sorted(preset.placeholders))
+        extra = []
+        if preset.client_secret_required:
+            extra.append("needs --client-secret")
+        if needs:
+            defaults = ", ".join(f"{k}={v}" for k, v in sorted(preset.template_defaults.items()))
+            extra.append(f"--template {needs}" + (f" (default {defaults})" if defaults else ""))
+        sys.stdout.write(
+            f"{preset.name}: {preset.title}\n  {where}\n"
+            + (f"  {'; '.join(extra)}\n" if extra else "")
+        )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -486,6 +597,7 @@ _COMMANDS = {
     "refresh": _cmd_refresh,
     "logout": _cmd_logout,
     "status": _cmd_status,
+    "providers": _cmd_providers,
     "demo": _cmd_demo,
 }
 

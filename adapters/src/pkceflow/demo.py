@@ -119,8 +119,8 @@ def run_demo(*, real_browser: bool = False, out: TextIO | None = None) -> int:
                 + ("tokens revoked at the provider (RFC 7009)" if revoked else "forgotten")
                 + f" and removed from the store; {provider.count('token')} token requests in all."
             )
-        except PkceflowError as exc:
-            stream.write(f"\nThe demo failed: {exc}\n")
-            return 1
+        except PkceflowError:
+            stream.write("\nThe demo failed; the error follows.\n")
+            raise
     stream.write("\nDone. Try it against your own provider: pkceflow login --help\n")
     return 0

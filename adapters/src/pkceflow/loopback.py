@@ -161,6 +161,7 @@ class LoopbackListener:
         self._page_served = threading.Event()
         self._rejected = 0
         self._pending: list[str] = []
+        self._handling = False
         self._closed = False
 
     @property
@@ -194,9 +195,11 @@ class LoopbackListener:
                 selector.register(self._wake_r, selectors.EVENT_READ)
                 while not self._done.is_set():
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                    if remaining <= 0 and not self._handling:
                         raise self._timeout_error(timeout)
-                    self._serve_ready(selector, min(remaining, 1.0))
+                    # A callback being handled (its code exchange under way) arrived
+                    # in time: its outcome is awaited whatever the deadline.
+                    self._serve_ready(selector, min(max(remaining, 0.05), 1.0))
                 # Serve the result page the browser is sent to, then stop.
                 until = time.monotonic() + self._linger
                 while not self._page_served.is_set() and time.monotonic() < until:
@@ -242,6 +245,7 @@ class LoopbackListener:
                 return CallbackReply(done=False, ok=True, message="Received; checking it shortly.")
             if self._done.is_set() or self._handle is None:
                 return self._final
+            self._handling = True
             try:
                 reply = self._handle(target)
             except BaseException as exc:  # noqa: BLE001  (a bug in the handler ends the wait with it)
@@ -249,6 +253,8 @@ class LoopbackListener:
                 self._done.set()
                 self._wake()
                 return CallbackReply(done=True, ok=False, message="The application failed.")
+            finally:
+                self._handling = False
             if reply.done:
                 self._final = reply
                 self._done.set()
@@ -362,7 +368,8 @@ class LoopbackListener:
         for conn, _ in conns:
             _shut(conn)
         for _, thread in conns:
-            thread.join(timeout=1.0)
+            if thread.ident is not None:  # Ctrl-C may land between accept and start
+                thread.join(timeout=1.0)
 
     def __enter__(self) -> LoopbackListener:
         return self

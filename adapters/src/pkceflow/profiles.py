@@ -59,11 +59,13 @@ class Profile:
     userinfo_url: str | None = None
     jwks_uri: str | None = None
     iss_parameter_supported: bool = False
+    issuer_template: str | None = None
     scope: tuple[str, ...] = ()
     redirect_host: str = "127.0.0.1"
     redirect_port: int = 0
     redirect_path: str = "/callback"
     params: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    template: dict[str, str] = attrs.field(factory=dict)
     store: str = "file"
     provider: str | None = None
     auth_method: str | None = None
@@ -74,7 +76,7 @@ class Profile:
         lines = [f"version = {_VERSION}"]
         for field in attrs.fields(Profile):
             value = getattr(self, field.name)
-            if value is None or field.name == "params":
+            if value is None or field.name in ("params", "template"):
                 continue
             lines.append(f"{field.name} = {_toml_value(value)}")
         if self.params:
@@ -82,6 +84,11 @@ class Profile:
             lines.append("[params]")
             for key, values in self.params.items():
                 lines.append(f"{_toml_value(key)} = {_toml_value(list(values))}")
+        if self.template:
+            lines.append("")
+            lines.append("[template]")
+            for key, value in self.template.items():
+                lines.append(f"{_toml_value(key)} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
 
 
@@ -133,13 +140,49 @@ def load_profile(name: str) -> Profile | None:
         raise UsageError(f"cannot read the profile {path}: {exc}") from None
     if data.pop("version", None) != _VERSION:
         raise UsageError(f"the profile {path} was written by another pkceflow version")
-    try:
-        params = {k: tuple(v) for k, v in data.pop("params", {}).items()}
-        data["scope"] = tuple(data.get("scope", ()))
-        data["name"] = name
-        return Profile(params=params, **data)
-    except (TypeError, AttributeError) as exc:
-        raise UsageError(f"the profile {path} is not valid: {exc}") from None
+    data.pop("name", None)  # the file's name is the profile's name
+    problem = _type_problem(data)
+    if problem is not None:
+        raise UsageError(f"the profile {path} is not valid: {problem}")
+    params = {k: tuple(v) for k, v in data.pop("params", {}).items()}
+    data["scope"] = tuple(data.get("scope", ()))
+    return Profile(name=name, params=params, **data)
+
+
+_STRINGS = {"client_id", "store", "redirect_host", "redirect_path"}
+_OPTIONAL_STRINGS = {
+    "issuer", "auth_url", "token_url", "revocation_url", "userinfo_url", "jwks_uri",
+    "issuer_template", "provider", "auth_method",
+}  # fmt: skip
+_FLAGS = {"iss_parameter_supported", "has_client_secret"}
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _type_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with a profile's values (a hand edit), or None."""
+    if "client_id" not in data:
+        return "client_id is missing"
+    for key, value in data.items():
+        if key in _STRINGS or key in _OPTIONAL_STRINGS:
+            good = isinstance(value, str)
+        elif key in _FLAGS:
+            good = isinstance(value, bool)
+        elif key == "redirect_port":
+            good = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 65536
+        elif key == "scope":
+            good = _strings(value)
+        elif key == "params":
+            good = isinstance(value, dict) and all(_strings(v) for v in value.values())
+        elif key == "template":
+            good = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        else:
+            return f"{key!r} is not a profile setting"
+        if not good:
+            return f"{key} has the wrong type"
+    return None
 
 
 def list_profiles() -> Iterator[Profile]:
