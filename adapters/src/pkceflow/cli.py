@@ -223,7 +223,6 @@ def _preset(manager: pluggy.PluginManager, name: str) -> ProviderPreset:
 
 
 def _client(profile: Profile, **overrides: Any) -> Client:
-    from pkceflow_core import Quirks, ServerMetadata
 
     from .client import Client
     from .plugins import get_plugin_manager
@@ -236,19 +235,8 @@ def _client(profile: Profile, **overrides: Any) -> Client:
     secret = None
     if profile.has_client_secret and "client_secret" not in overrides:
         secret = load_client_secret(store, profile.name)
-    if profile.auth_url is None or profile.token_url is None:
-        raise _Usage(f"the profile {profile.name!r} has no endpoints; run pkceflow login again")
-    server = ServerMetadata(
-        authorization_endpoint=profile.auth_url,
-        token_endpoint=profile.token_url,
-        revocation_endpoint=profile.revocation_url,
-        issuer=profile.issuer,
-        userinfo_endpoint=profile.userinfo_url,
-        jwks_uri=profile.jwks_uri,
-        authorization_response_iss_parameter_supported=profile.iss_parameter_supported,
-        issuer_template=profile.issuer_template,
-        quirks=_preset(manager, profile.provider).quirks if profile.provider else Quirks(),
-    )
+    quirks = _preset(manager, profile.provider).quirks if profile.provider else None
+    server = profile.server(quirks)
     options: dict[str, Any] = {
         "client_secret": secret,
         "auth_method": profile.auth_method,
@@ -437,16 +425,9 @@ def _provider_settings(
     if preset.auth_method is not None:
         settings["auth_method"] = preset.auth_method
     if preset.authorization_endpoint is not None and preset.token_endpoint is not None:
-        server = preset.server(template)
-        settings.update(
-            issuer=server.issuer,
-            auth_url=server.authorization_endpoint,
-            token_url=server.token_endpoint,
-            revocation_url=server.revocation_endpoint,
-            userinfo_url=server.userinfo_endpoint,
-            jwks_uri=None,
-            iss_parameter_supported=False,
-        )
+        from .profiles import server_settings
+
+        settings.update(server_settings(preset.server(template)))
     else:
         settings.update(issuer=preset.issuer_for(template), auth_url=None, token_url=None)
     return settings
@@ -457,19 +438,12 @@ def _discover_into(profile: Profile, quirks: Quirks | None = None) -> Profile:
 
     from pkceflow_core import Quirks, discover
 
+    from .profiles import server_settings
+
     assert profile.issuer is not None
     transport = _manager().hook.pkceflow_transport(timeout=30.0, ca_bundle=None)
     server = discover(transport, profile.issuer, quirks=quirks or Quirks())
-    return attrs.evolve(
-        profile,
-        auth_url=server.authorization_endpoint,
-        token_url=server.token_endpoint,
-        revocation_url=server.revocation_endpoint,
-        userinfo_url=server.userinfo_endpoint,
-        jwks_uri=server.jwks_uri,
-        iss_parameter_supported=server.authorization_response_iss_parameter_supported,
-        issuer_template=server.issuer_template,
-    )
+    return attrs.evolve(profile, **server_settings(server))
 
 
 def _cmd_token(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from pkceflow_core import StoreError, TokenSet, UsageError
+from pkceflow_core import Quirks, ServerMetadata, StoreError, TokenSet, UsageError
 
 from .file_store import check_key
 from .paths import config_dir
@@ -36,6 +36,7 @@ __all__ = [
     "profiles_dir",
     "save_client_secret",
     "save_profile",
+    "server_settings",
 ]
 
 _VERSION = 1
@@ -71,6 +72,24 @@ class Profile:
     auth_method: str | None = None
     has_client_secret: bool = False
 
+    def server(self, quirks: Quirks | None = None) -> ServerMetadata:
+        """The server metadata the profile keeps; UsageError if it has no endpoints."""
+        if self.auth_url is None or self.token_url is None:
+            raise UsageError(
+                f"the profile {self.name!r} has no endpoints; run pkceflow login again"
+            )
+        return ServerMetadata(
+            authorization_endpoint=self.auth_url,
+            token_endpoint=self.token_url,
+            revocation_endpoint=self.revocation_url,
+            issuer=self.issuer,
+            userinfo_endpoint=self.userinfo_url,
+            jwks_uri=self.jwks_uri,
+            authorization_response_iss_parameter_supported=self.iss_parameter_supported,
+            issuer_template=self.issuer_template,
+            quirks=quirks or Quirks(),
+        )
+
     def to_toml(self) -> str:
         """The profile as a TOML document."""
         lines = [f"version = {_VERSION}"]
@@ -90,6 +109,20 @@ class Profile:
             for key, value in self.template.items():
                 lines.append(f"{_toml_value(key)} = {_toml_value(value)}")
         return "\n".join(lines) + "\n"
+
+
+def server_settings(server: ServerMetadata) -> dict[str, Any]:
+    """The profile settings that keep ``server`` (the inverse of Profile.server)."""
+    return {
+        "issuer": server.issuer,
+        "auth_url": server.authorization_endpoint,
+        "token_url": server.token_endpoint,
+        "revocation_url": server.revocation_endpoint,
+        "userinfo_url": server.userinfo_endpoint,
+        "jwks_uri": server.jwks_uri,
+        "iss_parameter_supported": server.authorization_response_iss_parameter_supported,
+        "issuer_template": server.issuer_template,
+    }
 
 
 def _toml_value(value: Any) -> str:
