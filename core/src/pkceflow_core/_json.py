@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from .errors import InvalidResponseError, printable
+from .errors import _TOKENISH, InvalidResponseError, printable, redact
 
 #: Bodies above this size are refused before parsing (a transport bounds reads too).
 MAX_BODY = 1 << 20
@@ -14,11 +13,6 @@ MAX_BODY = 1 << 20
 #: what is kept (a token set's extra members) must be written out again by json.dumps,
 #: which gives up near the interpreter's recursion limit at another stack depth.
 MAX_DEPTH = 32
-
-# Runs that look like credentials (tokens, codes, verifiers, secrets, or their
-# percent-encoded and base64 forms) are elided from excerpts: a server that
-# reflects the request into an error page must not get a secret into our messages.
-_TOKENISH = re.compile(r"[A-Za-z0-9\-._~+/=%]{16,}")
 
 
 class _DuplicateKey(ValueError):
@@ -53,27 +47,30 @@ def _too_deep(value: Any) -> bool:
 
 def excerpt(body: bytes, limit: int = 120) -> str:
     """A short, printable start of ``body`` with anything token-like elided."""
-    text = body[:4096].decode("utf-8", "replace")
-    text = _TOKENISH.sub("\u2026", " ".join(text.split()))
-    return printable(text, limit)
+    # Control characters go first, so that none can split a token-like run in two.
+    text = printable(" ".join(body[:4096].decode("utf-8", "replace").split()), 4096)
+    return printable(_TOKENISH.sub("\u2026", text), limit)
 
 
 def loads_object(body: bytes, *, what: str, status: int | None = None) -> dict[str, Any]:
     """Parse ``body`` as one JSON object with unique keys, or raise InvalidResponseError."""
     if len(body) > MAX_BODY:
         raise InvalidResponseError(f"{what} is larger than {MAX_BODY} bytes", status=status)
+    error: InvalidResponseError | None = None
     try:
         value = json.loads(body, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
-        raise InvalidResponseError(
-            f"{what} repeats the member {printable(str(exc), 40)!r}", status=status
-        ) from None
+        error = InvalidResponseError(
+            f"{what} repeats the member {redact(printable(str(exc), 40))!r}", status=status
+        )
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError and undecodable bytes; RecursionError
         # deeply nested arrays. Neither says anything a caller could act on.
-        raise InvalidResponseError(
-            f"{what} is not JSON", status=status, excerpt=excerpt(body)
-        ) from None
+        error = InvalidResponseError(f"{what} is not JSON", status=status, excerpt=excerpt(body))
+    if error is not None:
+        # Raised outside the handlers: the exception caught there would ride along as
+        # __context__, and it holds the body (a member name, a UnicodeDecodeError's bytes).
+        raise error
     if not isinstance(value, dict):
         raise InvalidResponseError(
             f"{what} is JSON but not an object", status=status, excerpt=excerpt(body)

@@ -16,6 +16,8 @@ with anything that looks like a token elided.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AuthorizationError",
     "CallbackError",
@@ -52,6 +54,7 @@ __all__ = [
     "TransportError",
     "UsageError",
     "printable",
+    "redact",
 ]
 
 _CONTROL = {c: None for c in range(32) if c not in (9,)} | {127: None}
@@ -69,6 +72,20 @@ def printable(text: str, limit: int = 300) -> str:
     if len(cleaned) > limit:
         cleaned = cleaned[: limit - 1] + "\u2026"
     return cleaned
+
+
+# Runs that look like credentials (tokens, codes, verifiers, secrets, or their
+# percent-encoded and base64 forms). A server that reflects the request into its
+# answer (an error_description echoing the form) must not get a secret into our
+# messages, and from there into terminals and logs.
+_TOKENISH = re.compile(r"[A-Za-z0-9\-._~+/=%]{16,}")
+# An OAuth error code (invalid_grant, unsupported_grant_type) is shown as it is.
+_ERROR_CODE = re.compile(r"[a-z_]+\Z")
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every run of 16 or more token-like characters elided (…)."""
+    return _TOKENISH.sub("\u2026", text)
 
 
 class PkceflowError(Exception):
@@ -130,9 +147,14 @@ class _OAuthErrorMixin:
         self.error = error
         self.error_description = description
         self.error_uri = uri
+        # The attributes keep what the server sent; the message, which reaches
+        # terminals and logs, has anything token-like elided (after the control
+        # characters are gone, so that none can split a token into short runs).
         text = printable(error, 80)
+        if not _ERROR_CODE.match(error):
+            text = redact(text)
         if description:
-            text += f": {printable(description)}"
+            text += f": {redact(printable(description))}"
         return text
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ._json import MAX_BODY, excerpt, loads_object
-from .errors import InvalidResponseError, TokenError, printable
+from .errors import InvalidResponseError, TokenError, printable, redact
 from .http import HttpResponse
 from .quirks import Quirks
 from .scope import Scope
@@ -36,14 +36,18 @@ def _form_object(body: bytes, status: int) -> dict[str, Any]:
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
     except ValueError:
+        # parse_qsl's message and a UnicodeDecodeError's bytes quote the body: raised
+        # outside the handler, so that neither rides along as __context__.
+        pairs = None
+    if pairs is None:
         raise InvalidResponseError(
             "the token response is not form-encoded", status=status, excerpt=excerpt(body)
-        ) from None
+        )
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
             raise InvalidResponseError(
-                f"the token response repeats {printable(key, 40)!r}", status=status
+                f"the token response repeats {redact(printable(key, 40))!r}", status=status
             )
         result[key] = value
     # A form carries only strings: its expires_in is digits by nature, not by quirk.
@@ -177,7 +181,7 @@ def parse_token_response(
     # RFC 6749 7.1 and RFC 6750: the type is case-insensitive; only Bearer is supported.
     if token_type.lower() != "bearer":
         raise InvalidResponseError(
-            f"token_type {printable(token_type, 40)!r} is not supported (only Bearer)",
+            f"token_type {redact(printable(token_type, 40))!r} is not supported (only Bearer)",
             status=status,
         )
     expires_in = _expires_in(doc.get("expires_in"), quirks, status)
