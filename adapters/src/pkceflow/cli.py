@@ -488,6 +488,8 @@ def _cmd_logout(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from pkceflow_core.errors import printable
+
     from .plugins import get_plugin_manager
     from .profiles import list_profiles
 
@@ -532,7 +534,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{row['profile']}: {state}{refresh}\n"
             f"  client {row['client_id']} at {row['issuer']} (store: {row['store']})\n"
-            f"  scope: {' '.join(row['scope']) or '-'}\n"
+            f"  scope: {printable(' '.join(row['scope']), 500) or '-'}\n"
         )
     return 0
 

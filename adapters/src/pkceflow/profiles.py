@@ -18,7 +18,7 @@ import attrs
 from pkceflow_core import Quirks, ServerMetadata, StoreError, TokenSet, UsageError
 
 from .file_store import check_key
-from .paths import config_dir
+from .paths import config_dir, make_private_folders
 
 if TYPE_CHECKING:
     from pkceflow_core.ports import TokenStore
@@ -150,7 +150,7 @@ def save_profile(profile: Profile) -> Path:
     """Write ``profile`` atomically (0600 in a 0700 folder); return its path."""
     path = _path(profile.name)
     folder = path.parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_folders(folder)
     tmp = folder / f".{profile.name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
