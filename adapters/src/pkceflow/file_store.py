@@ -63,6 +63,7 @@ class FileStore:
 
     def _ensure_directory(self) -> None:
         try:
+            _make_private_folders(self.directory)
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             info = os.lstat(self.directory)
         except OSError as exc:
@@ -156,6 +157,19 @@ class FileStore:
             ) from None
         _fsync_directory(self.directory)
 
+    def _remove_stale_temporaries(self, key: str) -> None:
+        # Called holding the lock, so no writer of ``key`` is at work: its temporary
+        # files were left by one that died before renaming (kill -9, power loss).
+        # They hold tokens, so they do not stay.
+        pattern = re.compile(rf"\.{re.escape(key)}\.[0-9]+\.[0-9a-f]{{8}}\.tmp\Z")
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in names:
+            if pattern.match(name):
+                _unlink_quietly(self.directory / name)
+
     def _write_fd(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -194,12 +208,38 @@ class FileStore:
                         f"another pkceflow process has held the lock on {key!r} for"
                         f" {self._lock_timeout:g} s"
                     ) from None
+                except OSError as exc:
+                    # A read-only folder, a full disk, a symlink planted at the lock's
+                    # path (never followed): a StoreError like any other store failure.
+                    reason = (
+                        "it is a symlink; refusing to follow it"
+                        if exc.errno == errno.ELOOP
+                        else exc.strerror or str(exc)
+                    )
+                    raise StoreError(
+                        f"cannot lock {self.directory / f'{key}.lock'}: {reason}"
+                    ) from None
                 try:
+                    self._remove_stale_temporaries(key)
                     yield
                 finally:
                     file_lock.release()
             finally:
                 self._depth[key] = depth
+
+
+def _make_private_folders(directory: Path) -> None:
+    """Create ``directory`` and each missing parent 0700 (Path.mkdir's parents=True
+    would make the parents 0777 less the umask: under umask 0, a PKCEFLOW_HOME where
+    another user could rename the token folder away and put their own in its place)."""
+    missing: list[Path] = []
+    path = directory
+    while not path.exists() and path != path.parent:  # bounded by the path's depth
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        with suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
 
 
 def _read_all(fd: int) -> bytes:

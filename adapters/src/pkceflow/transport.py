@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError
 from urllib3.util import Retry, Timeout
 
@@ -20,15 +26,103 @@ log = logging.getLogger("pkceflow.transport")
 #: Responses larger than this are refused; no OAuth answer comes near it.
 MAX_RESPONSE_BYTES = 1 << 20
 _USER_AGENT = "pkceflow/0.1"
+#: Added to a request's deadline for the backoff between its attempts.
+_BACKOFF_ALLOWANCE = 0.5
+_local = threading.local()
+
+
+class _Deadline:
+    """Bounds a whole request, however slowly the server sends its answer.
+
+    The read timeout bounds each wait for a byte; a server that sends one byte now
+    and then would hold the request (and the refresh lock around it) for ever. At
+    the deadline a timer shuts down the socket of the connection the request uses,
+    so the blocked read returns at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._over = False
+        self._connection: HTTPConnection | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.name = "pkceflow-http-deadline"
+        self._timer.daemon = True
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            if not self.expired:
+                return
+        _shut_down(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._over:
+                return
+            self.expired = True
+            connection = self._connection
+        if connection is not None:
+            _shut_down(connection)
+
+    def __enter__(self) -> _Deadline:
+        _local.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with self._lock:
+            self._over = True
+        _local.deadline = None
+        self._timer.cancel()
+        self._timer.join()
+
+
+def _shut_down(connection: HTTPConnection) -> None:
+    sock = connection.sock
+    if isinstance(sock, socket.socket):
+        # socket.socket's own shutdown, also for an SSLSocket: its override would
+        # drop the TLS state under the feet of the thread reading.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline: _Deadline | None = getattr(_local, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline: _Deadline | None = getattr(_local, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 class Urllib3Transport:
     """Sends HttpRequests through one urllib3 PoolManager (keep-alive).
 
     TLS is always verified (``ca_bundle`` adds a CA file); connect and read
-    timeouts are always set; redirects are returned, never followed; plain http
-    goes only to loopback hosts. A request is repeated only when the connection
-    failed before it was sent, or when the request says it is safe to repeat.
+    timeouts are always set, and a request never takes longer than its attempts
+    could with each timeout used in full, however slowly the server sends;
+    redirects are returned, never followed; plain http goes only to loopback
+    hosts. A request is repeated only when the connection failed before it was
+    sent, or when the request says it is safe to repeat.
     """
 
     def __init__(
@@ -49,8 +143,18 @@ class Urllib3Transport:
             timeout=Timeout(connect=connect_timeout, read=timeout),
             **kwargs,
         )
+        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._retries = retries
         self._max = max_response_bytes
+
+    def _deadline(self, request: HttpRequest) -> float:
+        # Every connection attempt may use its connect timeout; every attempt that
+        # sent the request, its read timeout.
+        reads = 1 + (self._retries if request.retry_safe else 0)
+        connects = 1 + self._retries
+        return connects * self._connect_timeout + reads * self._timeout + _BACKOFF_ALLOWANCE
 
     def _retry(self, request: HttpRequest) -> Retry:
         # Connection failures happen before a byte of the request is sent, so
@@ -79,27 +183,36 @@ class Urllib3Transport:
         parts = check_endpoint(request.url, name="request URL")
         host = parts.hostname
         headers = {"User-Agent": _USER_AGENT, **request.headers}
-        try:
-            response = self._pool.request(
-                request.method,
-                request.url,
-                body=request.body or None,
-                headers=headers,
-                redirect=False,
-                retries=self._retry(request),
-                preload_content=False,
-            )
-        except HTTPError as exc:
-            # MaxRetryError wraps the last failure (timeout, refusal, TLS): name that one.
-            reason = getattr(exc, "reason", None)
-            cause = reason if isinstance(reason, Exception) else exc
-            raise TransportError(
-                f"{request.method} to {host} failed: {type(cause).__name__}"
-            ) from None
-        try:
-            body = self._read(response, host)
-        finally:
-            response.release_conn()
+        with _Deadline(self._deadline(request)) as deadline:
+            try:
+                response = self._pool.request(
+                    request.method,
+                    request.url,
+                    body=request.body or None,
+                    headers=headers,
+                    redirect=False,
+                    retries=self._retry(request),
+                    preload_content=False,
+                )
+            except HTTPError as exc:
+                if deadline.expired:
+                    raise _too_slow(request, host, deadline) from None
+                # MaxRetryError wraps the last failure (timeout, refusal, TLS): name that one.
+                reason = getattr(exc, "reason", None)
+                cause = reason if isinstance(reason, Exception) else exc
+                raise TransportError(
+                    f"{request.method} to {host} failed: {type(cause).__name__}"
+                ) from None
+            try:
+                body = self._read(response, host)
+            except TransportError:
+                if not deadline.expired:
+                    raise
+            finally:
+                response.release_conn()
+            # Cut short at the deadline, the answer may even look whole: it is not.
+            if deadline.expired:
+                raise _too_slow(request, host, deadline) from None
         log.debug("%s %s -> HTTP %s", request.method, _safe_url(request.url), response.status)
         return HttpResponse(response.status, dict(response.headers.items()), body)
 
@@ -127,6 +240,10 @@ class Urllib3Transport:
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.clear()
+
+
+def _too_slow(request: HttpRequest, host: str | None, deadline: _Deadline) -> TransportError:
+    return TransportError(f"{request.method} to {host} took longer than {deadline.seconds:g} s")
 
 
 def _safe_url(url: str) -> str:
