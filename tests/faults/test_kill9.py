@@ -466,11 +466,6 @@ def test_the_cli_reports_a_lost_rotation_as_a_refused_login_in_one_line(
     assert "no stored login" in again.one_line_error()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CLI defect: Ctrl-C (or SIGTERM) while a refresh is in flight loses the rotation,"
-    " though unlike SIGKILL these signals could be held off until the answer is saved",
-)
 def test_ctrl_c_during_a_refresh_in_flight_does_not_lose_the_login(
     cli: Cli, provider: TestProvider
 ) -> None:

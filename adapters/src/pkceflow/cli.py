@@ -14,10 +14,12 @@ store it imports neither the HTTP stack nor the plugin system.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 # Not typing.TYPE_CHECKING: importing typing alone costs the token hot path more
 # than everything else it does. Type checkers treat this name the same way.
@@ -446,24 +448,47 @@ def _discover_into(profile: Profile, quirks: Quirks | None = None) -> Profile:
     return attrs.evolve(profile, **server_settings(server))
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM off while a refresh is in flight, and deliver them after.
+
+    Once the server has the refresh request it rotates the refresh token; dying
+    before the answer is saved would lose the login. The wait is bounded by the
+    transport's deadline.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     profile = _require_profile(args.profile)
     tokens = None
     if profile.store == "file":
-        # The hot path: a fresh token straight from the file, nothing else loaded.
+        # A fresh token straight from the file (the fast path declined, e.g. --debug).
         from .file_store import FileStore
 
         cached = FileStore().load(profile.name)
         if cached is not None and cached.is_fresh(time.time(), args.min_ttl):
             tokens = cached
     if tokens is None:
-        tokens = _client(profile).tokens(min_ttl=args.min_ttl)
+        client = _client(profile)
+        with _signals_held():
+            tokens = client.tokens(min_ttl=args.min_ttl)
     sys.stdout.write((_token_json(tokens) if args.json else tokens.access_token) + "\n")
     return 0
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
-    tokens = _client(_require_profile(args.profile)).refresh()
+    client = _client(_require_profile(args.profile))
+    with _signals_held():
+        tokens = client.refresh()
     if args.json:
         sys.stdout.write(_token_json(tokens) + "\n")
     else:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
-from .paths import data_dir
+from .paths import data_dir, make_private_folders
 
 __all__ = ["FileStore", "check_key"]
 
@@ -63,7 +63,7 @@ class FileStore:
 
     def _ensure_directory(self) -> None:
         try:
-            _make_private_folders(self.directory)
+            make_private_folders(self.directory)
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             info = os.lstat(self.directory)
         except OSError as exc:
@@ -226,20 +226,6 @@ class FileStore:
                     file_lock.release()
             finally:
                 self._depth[key] = depth
-
-
-def _make_private_folders(directory: Path) -> None:
-    """Create ``directory`` and each missing parent 0700 (Path.mkdir's parents=True
-    would make the parents 0777 less the umask: under umask 0, a PKCEFLOW_HOME where
-    another user could rename the token folder away and put their own in its place)."""
-    missing: list[Path] = []
-    path = directory
-    while not path.exists() and path != path.parent:  # bounded by the path's depth
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        with suppress(FileExistsError):
-            folder.mkdir(mode=0o700)
 
 
 def _read_all(fd: int) -> bytes:
