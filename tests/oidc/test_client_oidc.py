@@ -743,3 +743,39 @@ def test_max_age_refuses_an_authentication_that_is_too_old(
     with pytest.raises(IdTokenAuthTimeError):
         client.login()
     assert client.stored() == first
+
+
+# -- HS* id_tokens: an explicit opt-in of confidential clients ----------------------
+
+
+def test_a_confidential_client_may_opt_into_hmac_id_tokens(
+    provider: TestProvider, browser: HttpFollowingBrowser
+) -> None:
+    from pkceflow.testing.provider import CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET
+
+    client = Client.from_issuer(
+        provider.issuer,
+        CONFIDENTIAL_CLIENT_ID,
+        client_secret=CONFIDENTIAL_CLIENT_SECRET,
+        allow_hmac_id_tokens=True,
+        scope=SCOPE,
+        browser=browser,
+        store=MemoryStore(),
+        paste=False,
+        timeout=10.0,
+    )
+
+    client.login()  # the provider signs RS256, still allowed beside the HS family
+
+    claims = client.id_token_claims()
+    assert claims is not None
+    assert claims["aud"] == CONFIDENTIAL_CLIENT_ID
+
+
+def test_hmac_id_tokens_need_a_client_secret(
+    provider: TestProvider, browser: HttpFollowingBrowser
+) -> None:
+    client = make_client(provider, browser, allow_hmac_id_tokens=True)
+
+    with pytest.raises(PkceflowError, match="client_secret"):
+        client.login()

@@ -52,7 +52,8 @@ class Client:
     With ``openid`` in the scope and a server whose issuer and ``jwks_uri`` are
     known (as after :meth:`from_issuer`), every id_token is validated (OpenID
     Connect Core 3.1.3.7; ``id_token_leeway`` seconds of clock skew, ``max_age``
-    sent and enforced) before anything is stored.
+    sent and enforced) before anything is stored. HS256/384/512 id_tokens, keyed
+    with the client secret, are accepted only with ``allow_hmac_id_tokens``.
 
     Adapters not given come from the plugins (pkceflow's own by default). Errors
     are PkceflowError subclasses; see each method.
@@ -88,6 +89,7 @@ class Client:
         clock: Clock = time.time,
         id_token_leeway: float = 60.0,
         max_age: int | None = None,
+        allow_hmac_id_tokens: bool = False,
     ) -> None:
         if server is None:
             if not authorization_url or not token_url:
@@ -122,6 +124,7 @@ class Client:
         self._clock = clock
         self._leeway = id_token_leeway
         self._max_age = max_age
+        self._allow_hmac = allow_hmac_id_tokens
         if max_age is not None:
             self.params["max_age"] = str(max_age)
         self._verifier: IdTokenVerifier | None = None
@@ -267,7 +270,8 @@ class Client:
     def _id_token_verifier(self) -> IdTokenVerifier | None:
         if "openid" not in normalize_scope(self.scope):
             return None
-        if self.server.issuer is None or self.server.jwks_uri is None:
+        keys_known = self.server.jwks_uri is not None or self._allow_hmac
+        if self.server.issuer is None or not keys_known:
             log.warning(
                 "openid is in the scope but the server's issuer and jwks_uri are unknown:"
                 " id_tokens are not validated (use Client.from_issuer)"
@@ -282,6 +286,7 @@ class Client:
             clock=self._clock,
             leeway=self._leeway,
             max_age=self._max_age,
+            allow_hmac=self._allow_hmac,
             issuer_template=self.server.issuer_template,
         )
         return self._verifier
