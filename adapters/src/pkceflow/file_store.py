@@ -202,7 +202,8 @@ class FileStore:
                     thread_local=False,
                 )
                 try:
-                    file_lock.acquire()
+                    # Waiters poll: filelock's 50 ms default made 8 processes miss rounds.
+                    file_lock.acquire(poll_interval=0.005)
                 except filelock.Timeout:
                     raise StoreError(
                         f"another pkceflow process has held the lock on {key!r} for"
