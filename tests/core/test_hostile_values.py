@@ -197,3 +197,10 @@ def test_a_secret_in_a_malformed_form_answer_stays_out_of_the_error_and_its_cont
 
     assert SECRET[:16] not in messages(raised.value)
     assert raised.value.__context__ is None or SECRET not in repr(raised.value.__context__)
+
+
+def test_a_wide_shallow_document_with_many_containers_is_read() -> None:
+    # More openers than MAX_DEPTH, so the depth walk runs, and finds nothing deep.
+    doc = {**GOOD, "x": [[i, "s"] for i in range(MAX_DEPTH + 5)]}
+
+    assert loads_object(json.dumps(doc).encode(), what="t")["x"][0] == [0, "s"]

@@ -28,6 +28,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# One decoder for every call: json.loads with a hook builds a new one each time.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
 def _too_deep(value: Any) -> bool:
     """Whether containers nest in ``value`` more than MAX_DEPTH levels (no recursion)."""
     todo: list[tuple[Any, int]] = [(value, 1)]
@@ -58,7 +62,8 @@ def loads_object(body: bytes, *, what: str, status: int | None = None) -> dict[s
         raise InvalidResponseError(f"{what} is larger than {MAX_BODY} bytes", status=status)
     error: InvalidResponseError | None = None
     try:
-        value = json.loads(body, object_pairs_hook=_no_duplicates)
+        # RFC 8259 8.1: JSON between systems is UTF-8.
+        value = _DECODER.decode(body.decode("utf-8"))
     except _DuplicateKey as exc:
         error = InvalidResponseError(
             f"{what} repeats the member {redact(printable(str(exc), 40))!r}", status=status
@@ -75,7 +80,8 @@ def loads_object(body: bytes, *, what: str, status: int | None = None) -> dict[s
         raise InvalidResponseError(
             f"{what} is JSON but not an object", status=status, excerpt=excerpt(body)
         )
-    if _too_deep(value):
+    # Fewer openers than levels cannot nest too deep: the walk is for the rare rest.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _too_deep(value):
         raise InvalidResponseError(
             f"{what} is nested more than {MAX_DEPTH} levels deep", status=status
         )
