@@ -232,9 +232,7 @@ class Driver:
         except PkceflowError as exc:
             self.events.error(key, exc)
             raise
-        self.events.refresh_done(key, new.expires_at)
-        self.events.token_changed(key, new)
-        return new
+        return self._refreshed(key, new)
 
     def _refresh(self, key: str, *, stale: TokenSet, min_ttl: float | None) -> TokenSet:
         try:
@@ -256,6 +254,9 @@ class Driver:
         except PkceflowError as exc:
             self.events.error(key, exc)
             raise
+        return self._refreshed(key, new)
+
+    def _refreshed(self, key: str, new: TokenSet) -> TokenSet:
         self.events.refresh_done(key, new.expires_at)
         self.events.token_changed(key, new)
         return new
