@@ -10,7 +10,7 @@ with ``pkceflow.testing.HttpFollowingBrowser`` through the provider's redirect t
 the loopback listener.
 
 Environment: ``FAKE_BROWSER_LOG`` (a file to append one JSON line per URL to:
-the URL, the URLs visited, the final status and any error) and
+the URL, the URLs visited, the final status and page, and any error) and
 ``FAKE_BROWSER_DECISION`` (``approve``, the default, or ``deny`` on a consent page).
 """
 
@@ -45,6 +45,7 @@ def _follow(url: str) -> dict[str, object]:
     try:
         final = browser.wait(timeout=15.0)
         record["final_status"] = None if final is None else final.status
+        record["final_page"] = "" if final is None else final.text
     except Exception as exc:  # recorded for the test to look at
         record["error"] = f"{type(exc).__name__}: {exc}"
     record["visited"] = browser.visited

@@ -40,7 +40,8 @@ _MAX_HEAD = 64 * 1024
 _MAX_BODY = 1 << 20
 
 HERE = Path(__file__).resolve().parent
-FAKE_BROWSER = HERE / "fake_browser.py"
+# The CLI suite's browser stand-in serves here too.
+FAKE_BROWSER = HERE.parent / "cli" / "fake_browser.py"
 
 
 # --------------------------------------------------------------------------- raw server
