@@ -216,3 +216,18 @@ def test_a_token_set_is_hashable_whatever_its_extra_members() -> None:
 
     assert hash(tokens) == hash(TokenSet("a"))
     assert {tokens: 1}[tokens] == 1
+
+
+def test_json_round_trips_a_token_set() -> None:
+    tokens = TokenSet("a", expires_at=NOW + 60, refresh_token="r", scope=("x",), extra={"k": 1})
+
+    assert TokenSet.from_json(tokens.to_json()) == tokens
+    assert TokenSet.from_json(tokens.to_json().encode()) == tokens
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"\xff", "[" * 5000 + "]" * 5000])
+def test_text_that_is_not_json_is_a_restore_error_without_context(data: str | bytes) -> None:
+    with pytest.raises(RestoreError, match="not valid JSON") as raised:
+        TokenSet.from_json(data)
+
+    assert raised.value.__context__ is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +241,11 @@ def test_parameters_only_in_the_fragment_of_a_pasted_url_are_not_read(
 
     def script(genuine: Genuine, listener: LoopbackListener) -> None:
         base = genuine.url.split("?", 1)[0]
+        # A paste before the wait begins is only queued; feed once it is waiting,
+        # so the reply is the verdict.
+        deadline = time.monotonic() + 5
+        while listener._handle is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         # What a person might paste from an implicit-flow style redirect.
         replies.append(listener.feed(f"{base}#{urlsplit(genuine.url).query}"))
 

@@ -18,6 +18,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from .paths import folders
+
 _VERSION = 1
 _PROFILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # as FileStore's keys
 
@@ -47,19 +49,6 @@ def _options(argv: Sequence[str]) -> tuple[str, float, bool] | None:
     if min_ttl != min_ttl or min_ttl < 0:  # NaN or negative: let argparse say so
         return None
     return profile, min_ttl, as_json
-
-
-def _folders() -> tuple[str, str]:
-    home = os.environ.get("PKCEFLOW_HOME")
-    if home:
-        home = os.path.expanduser(home)
-        return home, home
-    import platformdirs
-
-    return (
-        platformdirs.user_config_dir("pkceflow", appauthor=False),
-        platformdirs.user_data_dir("pkceflow", appauthor=False),
-    )
 
 
 def _store_is_file(path: str) -> bool:
@@ -100,7 +89,7 @@ def fast_token(argv: Sequence[str]) -> int | None:
     if options is None:
         return None
     profile, min_ttl, as_json = options
-    config, data = _folders()
+    config, data = folders()
     if not _store_is_file(os.path.join(config, "profiles", f"{profile}.toml")):
         return None
     raw = _read_private(os.path.join(data, "tokens", f"{profile}.json"))

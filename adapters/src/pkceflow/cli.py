@@ -231,9 +231,7 @@ def _client(profile: Profile, **overrides: Any) -> Client:
     from .profiles import load_client_secret
 
     manager = get_plugin_manager()
-    store = manager.hook.pkceflow_token_store(name=profile.store)
-    if store is None:
-        raise _Usage(f"no token store called {profile.store!r} is installed")
+    store = _store(profile.store)
     secret = None
     if profile.has_client_secret and "client_secret" not in overrides:
         secret = load_client_secret(store, profile.name)
@@ -292,24 +290,25 @@ def _expiry(tokens: TokenSet, now: float) -> str:
 # -- commands --------------------------------------------------------------------------
 
 
-def _parse_params(items: list[str]) -> dict[str, tuple[str, ...]]:
-    params: dict[str, list[str]] = {}
+def _split_pairs(items: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise _Usage(f"--param takes KEY=VALUE, not {item!r}")
+            raise _Usage(f"{option} takes KEY=VALUE, not {item!r}")
+        pairs.append((key, value))
+    return pairs
+
+
+def _parse_params(items: list[str]) -> dict[str, tuple[str, ...]]:
+    params: dict[str, list[str]] = {}
+    for key, value in _split_pairs(items, "--param"):
         params.setdefault(key, []).append(value)
     return {k: tuple(v) for k, v in params.items()}
 
 
 def _parse_pairs(items: list[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _Usage(f"{option} takes KEY=VALUE, not {item!r}")
-        pairs[key] = value
-    return pairs
+    return dict(_split_pairs(items, option))
 
 
 def _cmd_login(args: argparse.Namespace) -> int:

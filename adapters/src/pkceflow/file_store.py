@@ -10,7 +10,6 @@ lost to a concurrent writer.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import stat
@@ -105,10 +104,10 @@ class FileStore:
         finally:
             os.close(fd)
         try:
-            return TokenSet.from_dict(json.loads(data))
-        except (ValueError, RecursionError, RestoreError) as exc:
+            return TokenSet.from_json(data)
+        except RestoreError as exc:
             raise StoreError(
-                f"{path} is not a token set this pkceflow can read ({_reason(exc)});"
+                f"{path} is not a token set this pkceflow can read ({exc});"
                 " log in again to replace it"
             ) from None
 
@@ -140,7 +139,7 @@ class FileStore:
     def _write(self, key: str, tokens: TokenSet) -> None:
         self._ensure_directory()
         path = self.path(key)
-        data = json.dumps(tokens.to_dict(), separators=(",", ":")).encode("utf-8")
+        data = tokens.to_json().encode("utf-8")
         tmp = self.directory / f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
@@ -238,12 +237,6 @@ def _read_all(fd: int) -> bytes:
             raise StoreError("the token file is larger than 1 MiB")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, RestoreError):
-        return str(exc)
-    return "not valid JSON"
 
 
 def _unlink_quietly(path: Path) -> None:

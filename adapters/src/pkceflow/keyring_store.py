@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,15 +62,15 @@ class KeyringStore:
         if raw is None:
             return None
         try:
-            return TokenSet.from_dict(json.loads(raw))
-        except (ValueError, RecursionError, RestoreError):
+            return TokenSet.from_json(raw)
+        except RestoreError:
             raise StoreError(
                 f"the keyring entry for {key!r} is not a token set; log in again to replace it"
             ) from None
 
     def save(self, key: str, tokens: TokenSet) -> None:
         """Write ``tokens`` to the keychain."""
-        data = json.dumps(tokens.to_dict(), separators=(",", ":"))
+        data = tokens.to_json()
         with self.lock(key):
             self._call("store the login", self._keyring.set_password, check_key(key), data)
 

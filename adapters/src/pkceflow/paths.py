@@ -4,34 +4,45 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
-__all__ = ["config_dir", "data_dir", "make_private_folders"]
+# pathlib is imported where a Path is made: ``pkceflow token``'s fast path reads
+# these folders as strings and does not pay for it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["config_dir", "data_dir", "folders", "make_private_folders"]
 
 
-def _home() -> Path | None:
-    value = os.environ.get("PKCEFLOW_HOME")
-    return Path(value).expanduser() if value else None
+def folders() -> tuple[str, str]:
+    """The config folder (profiles) and the data folder (tokens, locks), as strings.
+
+    Both are ``$PKCEFLOW_HOME`` when it is set, else the user's platform folders.
+    """
+    home = os.environ.get("PKCEFLOW_HOME")
+    if home:
+        home = os.path.expanduser(home)
+        return home, home
+    import platformdirs
+
+    return (
+        platformdirs.user_config_dir("pkceflow", appauthor=False),
+        platformdirs.user_data_dir("pkceflow", appauthor=False),
+    )
 
 
 def config_dir() -> Path:
     """Profiles live here: ``$PKCEFLOW_HOME`` or the user's config folder."""
-    home = _home()
-    if home is not None:
-        return home
-    import platformdirs
+    from pathlib import Path
 
-    return Path(platformdirs.user_config_dir("pkceflow", appauthor=False))
+    return Path(folders()[0])
 
 
 def data_dir() -> Path:
     """Token files and lock files live here: ``$PKCEFLOW_HOME`` or the user's data folder."""
-    home = _home()
-    if home is not None:
-        return home
-    import platformdirs
+    from pathlib import Path
 
-    return Path(platformdirs.user_data_dir("pkceflow", appauthor=False))
+    return Path(folders()[1])
 
 
 def make_private_folders(directory: Path) -> None:

@@ -90,19 +90,22 @@ def _shut_down(connection: HTTPConnection) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+def _watch(connection: HTTPConnection) -> None:
+    """Hand ``connection`` to the deadline of the request this thread is sending."""
+    deadline: _Deadline | None = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.attach(connection)
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline: _Deadline | None = getattr(_local, "deadline", None)
-        if deadline is not None:
-            deadline.attach(self)
+        _watch(self)
         super().request(*args, **kwargs)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
-        deadline: _Deadline | None = getattr(_local, "deadline", None)
-        if deadline is not None:
-            deadline.attach(self)
+        _watch(self)
         super().request(*args, **kwargs)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import _TOKENISH, InvalidResponseError, printable, redact
+from .errors import InvalidResponseError, printable, redact
 
 #: Bodies above this size are refused before parsing (a transport bounds reads too).
 MAX_BODY = 1 << 20
@@ -53,7 +53,7 @@ def excerpt(body: bytes, limit: int = 120) -> str:
     """A short, printable start of ``body`` with anything token-like elided."""
     # Control characters go first, so that none can split a token-like run in two.
     text = printable(" ".join(body[:4096].decode("utf-8", "replace").split()), 4096)
-    return printable(_TOKENISH.sub("\u2026", text), limit)
+    return printable(redact(text), limit)
 
 
 def loads_object(body: bytes, *, what: str, status: int | None = None) -> dict[str, Any]:

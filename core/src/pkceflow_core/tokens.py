@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -65,6 +66,24 @@ class TokenSet:
             "scope": None if self.scope is None else list(self.scope),
             "extra": dict(self.extra),
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as compact JSON: what a store writes."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> TokenSet:
+        """Restore what :meth:`to_json` made; RestoreError for anything else."""
+        error: RestoreError | None = None
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            error = RestoreError("not valid JSON")
+        if error is not None:
+            # Raised outside the handler, so no parsing error (with the data in it)
+            # rides along as __context__.
+            raise error
+        return cls.from_dict(doc)
 
     @classmethod
     def from_dict(cls, data: object) -> TokenSet:

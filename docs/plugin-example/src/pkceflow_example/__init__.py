@@ -10,7 +10,6 @@ entry-point group ``pkceflow``:
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 import threading
@@ -53,12 +52,12 @@ class SqliteStore:
         if row is None:
             return None
         try:
-            return TokenSet.from_dict(json.loads(row[0]))
-        except (ValueError, RestoreError) as exc:
+            return TokenSet.from_json(row[0])
+        except RestoreError as exc:
             raise StoreError(f"the stored login for {key!r} is unreadable: {exc}") from None
 
     def save(self, key: str, tokens: TokenSet) -> None:
-        data = json.dumps(tokens.to_dict())
+        data = tokens.to_json()
         with self._connect() as db:  # one transaction: all or nothing
             db.execute("INSERT OR REPLACE INTO tokens (key, data) VALUES (?, ?)", (key, data))
 
