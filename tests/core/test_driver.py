@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import attrs
 import pytest
 
 from pkceflow_core import (
@@ -112,8 +113,16 @@ def metadata_document(issuer: str = ISSUER, **members: object) -> HttpResponse:
 # -- discover -----------------------------------------------------------------------------
 
 
+#: The endpoints whose absence makes discovery read the other document too.
+ALL_ENDPOINTS = {
+    "revocation_endpoint": ISSUER + "/revoke",
+    "userinfo_endpoint": ISSUER + "/userinfo",
+    "jwks_uri": ISSUER + "/jwks",
+}
+
+
 def test_discover_reads_rfc8414_metadata_first() -> None:
-    transport = ScriptedTransport(metadata_document())
+    transport = ScriptedTransport(metadata_document(**ALL_ENDPOINTS))
 
     metadata = discover(transport, ISSUER)
 
@@ -150,7 +159,7 @@ def test_discover_does_not_fall_back_on_a_server_error() -> None:
 
 
 def test_discover_applies_the_s256_rule_and_the_quirks() -> None:
-    document = metadata_document(code_challenge_methods_supported=["plain"])
+    document = metadata_document(code_challenge_methods_supported=["plain"], **ALL_ENDPOINTS)
     quirks = Quirks(scope_separators=",")
 
     metadata = discover(ScriptedTransport(document), ISSUER, require_s256=False, quirks=quirks)
@@ -173,7 +182,9 @@ def test_a_login_stores_and_returns_the_tokens(rig: Rig) -> None:
 
     tokens = rig.login(GOOD)
 
-    assert tokens == TokenSet("access-1", expires_at=NOW + 3600, refresh_token="refresh-1")
+    assert tokens == TokenSet(
+        "access-1", expires_at=NOW + 3600, refresh_token="refresh-1", obtained_at=NOW
+    )
     assert rig.store.load(KEY) == tokens
 
 
@@ -625,15 +636,24 @@ def test_an_id_token_kept_from_before_is_not_checked_again(rig: Rig) -> None:
     assert rig.checker.calls == []
 
 
-def test_a_failed_id_token_check_on_refresh_stores_nothing(rig: Rig) -> None:
-    rig.store.save(KEY, EXPIRED)
-    rig.transport.add(token_response(id_token="id-2"))
+def test_a_failed_id_token_check_on_refresh_keeps_the_rotated_tokens_and_the_old_id_token(
+    rig: Rig,
+) -> None:
+    # The server has rotated the refresh token by the time the id_token is checked:
+    # keeping EXPIRED would keep a dead login.
+    rig.store.save(KEY, attrs.evolve(EXPIRED, id_token="id-1"))
+    rig.transport.add(token_response("access-2", refresh_token="refresh-2", id_token="id-2"))
     rig.checker.error = IdTokenError("bad signature")
 
-    with pytest.raises(IdTokenError):
-        rig.driver.token(KEY)
+    tokens = rig.driver.token(KEY)
 
-    assert rig.store.load(KEY) == EXPIRED
+    assert (tokens.access_token, tokens.refresh_token, tokens.id_token) == (
+        "access-2",
+        "refresh-2",
+        "id-1",
+    )
+    assert rig.store.load(KEY) == tokens
+    assert ("error", (KEY, rig.checker.error)) in rig.events.calls
 
 
 # -- refresh(): now, whatever the expiry ------------------------------------------------------

@@ -45,6 +45,7 @@ from pkceflow_core import (
     ServerError,
     ServerMetadata,
     StateMismatchError,
+    TemporarilyUnavailableError,
     TokenError,
     UsageError,
 )
@@ -519,7 +520,7 @@ def test_the_server_quirks_apply_to_the_token_response(client: ClientConfig) -> 
     [
         (error_response("invalid_grant", 400), TokenError),
         (token_response(token_type="mac"), InvalidResponseError),
-        (HttpResponse(502, {}, b"Bad Gateway"), InvalidResponseError),
+        (HttpResponse(502, {}, b"Bad Gateway"), TemporarilyUnavailableError),
     ],
     ids=["oauth-error", "malformed", "gateway"],
 )

@@ -11,6 +11,7 @@ from pkceflow_core import (
     HttpResponse,
     InvalidResponseError,
     ServerMetadata,
+    TemporarilyUnavailableError,
     TokenError,
     UsageError,
     build_refresh_request,
@@ -224,6 +225,14 @@ def test_an_oauth_error_answer_to_a_revocation_is_a_token_error() -> None:
 
 def test_another_answer_to_a_revocation_is_an_invalid_response() -> None:
     with pytest.raises(InvalidResponseError, match="revocation endpoint") as raised:
+        check_revocation_response(HttpResponse(500, {}, b"<html>Internal Server Error</html>"))
+
+    assert raised.value.status == 500
+
+
+def test_a_503_answer_to_a_revocation_says_to_try_again_later() -> None:
+    # RFC 7009 2.2.1: 503 means the server is temporarily unable to revoke.
+    with pytest.raises(TemporarilyUnavailableError, match="revocation endpoint") as raised:
         check_revocation_response(HttpResponse(503, {}, b"<html>Service Unavailable</html>"))
 
-    assert raised.value.status == 503
+    assert (raised.value.status, raised.value.retry_after) == (503, None)

@@ -54,7 +54,7 @@ def raw(body: bytes, status: int = 200, content_type: str = "application/json") 
 def test_a_minimal_response_gives_the_access_token() -> None:
     tokens = parse(token_response("access-1"))
 
-    assert tokens == TokenSet("access-1", "Bearer")
+    assert tokens == TokenSet("access-1", "Bearer", obtained_at=NOW)
 
 
 def test_expires_in_becomes_an_absolute_expiry() -> None:
@@ -430,7 +430,7 @@ def test_the_excerpt_is_short_and_printable() -> None:
     body = b"\x1b[31m" + b"error! " * 1000
 
     with pytest.raises(InvalidResponseError) as raised:
-        parse(raw(body, 502, "text/plain"))
+        parse(raw(body, 500, "text/plain"))
 
     excerpt = raised.value.excerpt
     assert len(excerpt) <= 120

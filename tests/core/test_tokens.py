@@ -105,6 +105,8 @@ def test_the_stored_form_is_versioned_json() -> None:
         "id_token": "id-1",
         "scope": ["openid", "read"],
         "extra": {"ext_expires_in": 7200},
+        "obtained_at": None,
+        "unconfirmed_refresh_at": None,
     }
 
 

@@ -14,11 +14,13 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from pkceflow_core import (
     ClientConfig,
     HttpRequest,
+    IdentityChangedError,
     IdTokenError,
     InvalidResponseError,
     ServerMetadata,
@@ -162,26 +164,35 @@ class IdTokenVerifier:
             log.info("the id_token names a key not in the cached JWKS; fetched it again")
             claims = validate_id_token(tokens.id_token, fresh, expected, now=self._clock())
         if previous is not None and previous.id_token is not None:
-            # OpenID Connect Core 12.2: a refreshed id_token is about the same person.
-            # OpenID Connect Core 12.2: iss, sub, aud and azp as before, and
-            # auth_time too where the new token states one.
-            before = unverified_claims(previous.id_token)
-            old_aud = before.get("aud")
-            old_aud = tuple(old_aud) if isinstance(old_aud, list) else (old_aud,)
-            same = (before.get("iss"), before.get("sub"), old_aud, before.get("azp")) == (
-                claims.iss,
-                claims.sub,
-                claims.aud,
-                claims.azp,
-            )
-            if not same or (
-                claims.auth_time is not None and before.get("auth_time") != claims.auth_time
-            ):
-                raise IdTokenError(
-                    "the refreshed id_token is about another subject, issuer, audience or"
-                    " sign-in than the one it replaces (OIDC Core 12.2)"
-                )
+            _check_same_identity(unverified_claims(previous.id_token), claims)
         self.claims = claims
+
+
+def _check_same_identity(before: Mapping[str, Any], after: IdTokenClaims) -> None:
+    """OpenID Connect Core 12.2: a refreshed id_token is about the same identity.
+
+    ``iss``, ``sub``, ``aud`` and ``azp`` must be as before: any difference is
+    another identity, and IdentityChangedError names the claim. ``auth_time`` is
+    not compared: Django OAuth Toolkit, for one, stamps every id_token with the
+    user's latest sign-in anywhere, so a moved ``auth_time`` on the same subject is
+    a server habit, not another person. ``max_age`` is enforced when the login's
+    id_token is checked; a refresh is not a new authentication and is not held to it.
+    """
+    old_aud = before.get("aud")
+    old_aud = tuple(old_aud) if isinstance(old_aud, list) else (old_aud,)
+    for claim, was, now in (
+        ("iss", before.get("iss"), after.iss),
+        ("sub", before.get("sub"), after.sub),
+        ("aud", old_aud, after.aud),
+        ("azp", before.get("azp"), after.azp),
+    ):
+        if was != now:
+            raise IdentityChangedError(
+                f"the refreshed id_token has another {claim} than the one it replaces"
+                " (OpenID Connect Core 12.2): it is about another identity, so the login"
+                " was ended; log in again",
+                claim=claim,
+            )
 
 
 def unverified_claims(id_token: str) -> dict[str, Any]:

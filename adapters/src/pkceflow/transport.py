@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
 from pkceflow_core import HttpRequest, HttpResponse, TransportError
@@ -203,8 +203,11 @@ class Urllib3Transport:
                 # MaxRetryError wraps the last failure (timeout, refusal, TLS): name that one.
                 reason = getattr(exc, "reason", None)
                 cause = reason if isinstance(reason, Exception) else exc
+                # A read timeout or a connection dropped while waiting for the answer
+                # came after the request was written: the server may have acted on it.
                 raise TransportError(
-                    f"{request.method} to {host} failed: {type(cause).__name__}"
+                    f"{request.method} to {host} failed: {type(cause).__name__}",
+                    maybe_sent=isinstance(cause, ReadTimeoutError | ProtocolError),
                 ) from None
             try:
                 body = self._read(response, host)
@@ -232,11 +235,13 @@ class Urllib3Transport:
                     # Drop the connection: draining an unbounded body is the
                     # very thing the limit is there to avoid.
                     response.close()
-                    raise TransportError(f"the answer from {host} is larger than {self._max} bytes")
+                    raise TransportError(
+                        f"the answer from {host} is larger than {self._max} bytes", maybe_sent=True
+                    )
                 chunks.append(chunk)
         except HTTPError as exc:
             raise TransportError(
-                f"reading the answer from {host} failed: {type(exc).__name__}"
+                f"reading the answer from {host} failed: {type(exc).__name__}", maybe_sent=True
             ) from None
         return b"".join(chunks)
 
@@ -246,7 +251,9 @@ class Urllib3Transport:
 
 
 def _too_slow(request: HttpRequest, host: str | None, deadline: _Deadline) -> TransportError:
-    return TransportError(f"{request.method} to {host} took longer than {deadline.seconds:g} s")
+    return TransportError(
+        f"{request.method} to {host} took longer than {deadline.seconds:g} s", maybe_sent=True
+    )
 
 
 def _safe_url(url: str) -> str:

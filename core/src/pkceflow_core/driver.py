@@ -7,9 +7,12 @@ loopback listener or a web framework's route, a file or a database) can run it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 import attrs
 
@@ -18,14 +21,20 @@ from .client_auth import ClientConfig
 from .errors import (
     AuthorizationError,
     CallbackError,
+    IdentityChangedError,
+    IdTokenError,
+    InvalidResponseError,
+    LoginEndedError,
     LoginRequiredError,
     MetadataError,
     PkceflowError,
+    RefreshInDoubtError,
     StoreError,
     TokenError,
+    TransportError,
 )
 from .flow import AuthorizationCodeFlow, FlowState
-from .http import HttpRequest, freshness_lifetime
+from .http import HttpRequest, HttpResponse, freshness_lifetime
 from .metadata import ServerMetadata, discovery_requests, parse_metadata
 from .pkce import TokenBytes
 from .ports import (
@@ -66,20 +75,54 @@ def discover(
     return discover_with_lifetime(transport, issuer, require_s256=require_s256, quirks=quirks)[0]
 
 
+#: Members a client uses that one document of a server may lack and the other list.
+_MERGED_ENDPOINTS = ("revocation_endpoint", "userinfo_endpoint", "jwks_uri")
+
+
 def discover_with_lifetime(
     transport: Transport, issuer: str, *, require_s256: bool = True, quirks: Quirks = Quirks()
 ) -> tuple[ServerMetadata, int | None]:
-    """:func:`discover`, with how long the answer may be reused (its Cache-Control)."""
+    """:func:`discover`, with how long the answer may be reused (its Cache-Control).
+
+    When the first document found lacks an endpoint a client uses (revocation,
+    userinfo, jwks_uri), the other document of the same issuer is read too and the
+    two are merged member by member: the first document's members win, the second
+    only fills members the first does not have, and it is used only when its
+    ``issuer`` is exactly the same. Django OAuth Toolkit, for one, lists userinfo
+    only in its OpenID document and revocation only in its RFC 8414 document.
+    """
     last: MetadataError | None = None
+    found: list[tuple[ServerMetadata, int | None]] = []
     for request in discovery_requests(issuer):
+        if found:
+            if not all(getattr(found[0][0], name) for name in _MERGED_ENDPOINTS):
+                with contextlib.suppress(PkceflowError):  # the first stands on its own
+                    response = transport.send(request)
+                    other = parse_metadata(
+                        response, issuer=issuer, require_s256=require_s256, quirks=quirks
+                    )
+                    found.append((other, freshness_lifetime(response)))
+            break
         response = transport.send(request)
         if response.status in (404, 405, 410):
             last = MetadataError(f"no metadata at {request.url} (HTTP {response.status})")
             continue
         metadata = parse_metadata(response, issuer=issuer, require_s256=require_s256, quirks=quirks)
-        return metadata, freshness_lifetime(response)
-    assert last is not None
-    raise last
+        found.append((metadata, freshness_lifetime(response)))
+    if not found:
+        assert last is not None
+        raise last
+    if len(found) == 1:
+        return found[0]
+    (first, first_life), (second, second_life) = found
+    merged = parse_metadata(
+        HttpResponse(200, body=json.dumps({**second.raw, **first.raw}).encode("utf-8")),
+        issuer=issuer,
+        require_s256=require_s256,
+        quirks=quirks,
+    )
+    lives = [life for life in (first_life, second_life) if life is not None]
+    return merged, min(lives) if lives else None
 
 
 @attrs.define
@@ -95,7 +138,9 @@ class Driver:
 
     ``clock`` gives the time (default: time.time) and ``check_id_token`` validates
     id_tokens before anything is stored (see pkceflow_core.oidc). ``events``
-    hears of every step.
+    hears of every step. ``guard`` makes the context a refresh request and the
+    saving of its answer run in, from sending to stored: a command-line runner
+    holds signals there, so that no rotated refresh token is lost to them.
     """
 
     server: ServerMetadata
@@ -105,6 +150,7 @@ class Driver:
     clock: Clock = time.time
     events: Events = attrs.field(factory=Events)
     check_id_token: IdTokenCheck | None = None
+    guard: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext
 
     def login(
         self,
@@ -195,23 +241,29 @@ class Driver:
     def token(self, key: str, *, min_ttl: float = 60.0) -> TokenSet:
         """A token set whose access token is valid for ``min_ttl`` more seconds.
 
+        ``min_ttl`` is capped at half the token's granted lifetime (see
+        TokenSet.is_fresh), so short-lived tokens are not refreshed at every call.
         Refreshes when needed, once, however many threads or processes ask at the
-        same moment: the store is read again under its lock before refreshing.
-        Raises LoginRequiredError when there is no usable login.
+        same moment: the store is read again under its lock, and a token set another
+        caller stored meanwhile is taken when it is fresh. Raises LoginRequiredError
+        when there is no usable login (LoginEndedError when the server ended it),
+        RefreshInDoubtError when the refresh this call waited for went unanswered.
         """
+        since = self.clock()
         tokens = self.store.load(key)
         if tokens is None:
             raise LoginRequiredError(f"there is no stored login for {key!r}")
-        if tokens.is_fresh(self.clock(), min_ttl):
+        if tokens.is_fresh(since, min_ttl):
             return tokens
-        return self._refresh(key, stale=tokens, min_ttl=min_ttl)
+        return self._refresh(key, stale=tokens, min_ttl=min_ttl, since=since)
 
     def refresh(self, key: str) -> TokenSet:
         """Refresh now, whatever the expiry (the seed component's Refresh)."""
+        since = self.clock()
         tokens = self.store.load(key)
         if tokens is None:
             raise LoginRequiredError(f"there is no stored login for {key!r}")
-        return self._refresh(key, stale=tokens, min_ttl=None)
+        return self._refresh(key, stale=tokens, min_ttl=None, since=since)
 
     def refresh_with(self, key: str, refresh_token: str) -> TokenSet:
         """Refresh with a refresh token obtained elsewhere and store the result under ``key``.
@@ -222,24 +274,34 @@ class Driver:
         try:
             with self.store.lock(key):
                 request = build_refresh_request(self.server, self.client, refresh_token)
-                response = self.transport.send(request)
-                new = parse_token_response(response, now=self.clock(), quirks=self.server.quirks)
-                if new.refresh_token is None:
-                    new = attrs.evolve(new, refresh_token=refresh_token)
-                if new.id_token is not None and self.check_id_token is not None:
-                    self.check_id_token(new, None, None)
-                self.store.save(key, new)
+                with self.guard():
+                    new = self._refresh_answer(key, request, previous=None)
+                    if new.refresh_token is None:
+                        new = attrs.evolve(new, refresh_token=refresh_token)
+                    if new.id_token is not None and self.check_id_token is not None:
+                        self.check_id_token(new, None, None)
+                    self.store.save(key, new)
         except PkceflowError as exc:
             self.events.error(key, exc)
             raise
         return self._refreshed(key, new)
 
-    def _refresh(self, key: str, *, stale: TokenSet, min_ttl: float | None) -> TokenSet:
+    def _refresh(
+        self, key: str, *, stale: TokenSet, min_ttl: float | None, since: float
+    ) -> TokenSet:
         try:
             with self.store.lock(key):
                 current = self.store.load(key)
                 if current is None:
                     raise LoginRequiredError(f"the login for {key!r} was removed")
+                if current.refresh_in_doubt(since):
+                    # The caller that held the lock sent this refresh token and got no
+                    # answer: the server may have rotated it, and replaying it would
+                    # make a server with reuse detection revoke the grant.
+                    raise RefreshInDoubtError(
+                        f"the refresh of {key!r} that this call waited for went unanswered;"
+                        " it was not sent again. Try again: the next call sends it once"
+                    )
                 if current != stale and (
                     min_ttl is None or current.is_fresh(self.clock(), min_ttl)
                 ):
@@ -261,43 +323,105 @@ class Driver:
         self.events.token_changed(key, new)
         return new
 
+    def _refresh_answer(
+        self, key: str, request: HttpRequest, *, previous: TokenSet | None
+    ) -> TokenSet:
+        """Send a refresh and parse the answer; the refusals that end a login mapped."""
+        response = self.transport.send(request)
+        try:
+            return parse_token_response(
+                response,
+                now=self.clock(),
+                requested_scope=None if previous is None else previous.scope,
+                previous=previous,
+                quirks=self.server.quirks,
+            )
+        except InvalidResponseError as exc:
+            if exc.status not in (400, 401):
+                raise
+            # RFC 6749 5.2 says a refused refresh carries OAuth error JSON; some
+            # servers (Glewlwyd 2.7, after it has killed a replayed token chain) send
+            # an empty 400. A proxy's error page looks the same, so the login is
+            # kept: if the server really ended it, every later call says so again.
+            raise LoginEndedError(
+                f"the authorization server refused to refresh the login for {key!r}"
+                f" (HTTP {exc.status}, without an OAuth error): if this persists, log in"
+                " again. The stored login is kept, in case the answer came from a proxy",
+                login_kept=True,
+            ) from exc
+
     def _refresh_once(self, key: str, current: TokenSet) -> TokenSet | None:
         if current.refresh_token is None:
             raise LoginRequiredError(
                 f"the login for {key!r} has no refresh token; log in again to renew it"
             )
         request = build_refresh_request(self.server, self.client, current.refresh_token)
-        response = self.transport.send(request)
-        try:
-            new = parse_token_response(
-                response,
-                now=self.clock(),
-                requested_scope=current.scope,
-                previous=current,
-                quirks=self.server.quirks,
-            )
-        except TokenError as exc:
-            if exc.error != "invalid_grant":
-                raise
-            # RFC 6749 5.2: the grant is dead. Clear it only if it is still the one
-            # that was refused; a newer one came from a process that did not lock.
-            latest = self.store.load(key)
-            if latest is not None and latest != current:
-                return None
-            self.store.delete(key)
-            raise LoginRequiredError(
-                f"the authorization server refused the refresh token for {key!r}"
-                " (invalid_grant): log in again"
-            ) from exc
-        if (
-            new.id_token is not None
-            and new.id_token != current.id_token
-            and self.check_id_token is not None
-        ):
-            self.check_id_token(new, None, current)
-        if not self.store.replace(key, current, new):
-            raise StoreError(f"the stored login for {key!r} changed during a locked refresh")
+        # From the moment the server may have the request until its answer is
+        # stored, dying would lose a rotated refresh token: the guard (the CLI
+        # holds signals there) covers exactly that stretch.
+        with self.guard():
+            try:
+                new = self._refresh_answer(key, request, previous=current)
+            except TransportError as exc:
+                if not exc.maybe_sent:
+                    raise
+                self.store.replace(
+                    key, current, attrs.evolve(current, unconfirmed_refresh_at=self.clock())
+                )
+                raise RefreshInDoubtError(
+                    f"the refresh of {key!r} was sent but no answer came ({exc}); the server"
+                    " may have rotated its refresh token. Try again: the next call sends it"
+                    " once more, and if the server refuses it, log in again"
+                ) from exc
+            except TokenError as exc:
+                if exc.error != "invalid_grant":
+                    raise
+                # RFC 6749 5.2: the grant is dead. Clear it only if it is still the one
+                # that was refused; a newer one came from a process that did not lock.
+                latest = self.store.load(key)
+                if latest is not None and latest != current:
+                    return None
+                self.store.delete(key)
+                raise LoginEndedError(
+                    f"the authorization server refused the refresh token for {key!r}"
+                    " (invalid_grant): log in again"
+                ) from exc
+            new = self._checked_refresh(key, current, new)
+            if not self.store.replace(key, current, new):
+                raise StoreError(f"the stored login for {key!r} changed during a locked refresh")
         return new
+
+    def _checked_refresh(self, key: str, current: TokenSet, new: TokenSet) -> TokenSet:
+        """Apply OpenID Connect Core 12.2 to a refresh the server has already carried out.
+
+        The server has rotated the refresh token by now, so keeping ``current``
+        would keep a dead login. Another identity (``iss``, ``sub``, ``aud``,
+        ``azp``) ends the login: it no longer says who is signed in, and the new
+        tokens are revoked where the server can. Any other id_token failure keeps
+        the new tokens with the previous, validated id_token: they came from the
+        token endpoint itself, and the identity they carry is still the checked one.
+        """
+        check = self.check_id_token
+        if new.id_token is None or new.id_token == current.id_token or check is None:
+            return new
+        try:
+            check(new, None, current)
+        except IdentityChangedError:
+            self.store.delete(key)
+            self._revoke_quietly(new)
+            raise
+        except IdTokenError as exc:
+            self.events.error(key, exc)
+            return attrs.evolve(new, id_token=current.id_token)
+        return new
+
+    def _revoke_quietly(self, tokens: TokenSet) -> None:
+        if self.server.revocation_endpoint is None:
+            return
+        with contextlib.suppress(PkceflowError):
+            if tokens.refresh_token is not None:
+                self._revoke(tokens.refresh_token, "refresh_token")
+            self._revoke(tokens.access_token, "access_token")
 
     def logout(self, key: str, *, revoke: bool = True) -> bool:
         """Forget the stored login; revoke its tokens first where the server can (RFC 7009).

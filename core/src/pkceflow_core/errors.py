@@ -36,20 +36,24 @@ __all__ = [
     "IdTokenMalformedError",
     "IdTokenNonceError",
     "IdTokenSignatureError",
+    "IdentityChangedError",
     "InsecureEndpointError",
     "InvalidResponseError",
     "IssuerMismatchError",
     "JwksError",
+    "LoginEndedError",
     "LoginRequiredError",
     "MetadataError",
     "MissingCodeError",
     "MissingIssuerError",
     "MissingStateError",
     "PkceflowError",
+    "RefreshInDoubtError",
     "RestoreError",
     "ServerError",
     "StateMismatchError",
     "StoreError",
+    "TemporarilyUnavailableError",
     "TokenError",
     "TransportError",
     "UsageError",
@@ -281,8 +285,57 @@ class IdTokenAuthTimeError(IdTokenError):
     """``max_age`` was asked for and ``auth_time`` is missing or too old (item 13)."""
 
 
+class TemporarilyUnavailableError(ServerError):
+    """The server is overloaded or down for now: try again later (RFC 6585 4, RFC 9110 15.6.4).
+
+    An HTTP 429, 502, 503 or 504, or an OAuth ``temporarily_unavailable`` or
+    ``slow_down`` error. ``retry_after`` is the wait the server asked for, in seconds
+    (its Retry-After header), or None; ``error`` the OAuth error code, if any;
+    ``status`` the HTTP status. A login is never ended for this.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        if retry_after is not None:
+            message += f"; try again in {retry_after:.0f} s"
+        else:
+            message += "; try again later"
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.error = error
+
+
 class TransportError(PkceflowError):
-    """The HTTP request could not be completed (connection, TLS, timeout, size limit)."""
+    """The HTTP request could not be completed (connection, TLS, timeout, size limit).
+
+    ``maybe_sent`` is True when the request may have reached the server before the
+    failure (a read timeout, a connection dropped while waiting for the answer):
+    the server may then have acted on it.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_sent = maybe_sent
+
+
+class RefreshInDoubtError(TransportError):
+    """A refresh was sent and its answer never came: the server may have rotated the token.
+
+    The stored login is kept and marked. Callers that were waiting for the same
+    refresh fail with this error instead of replaying the refresh token (a replay
+    would make a server with reuse detection revoke the whole grant); the next call
+    tries once more.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, maybe_sent=True)
 
 
 class CallbackTimeoutError(PkceflowError, TimeoutError):
@@ -302,3 +355,30 @@ class StoreError(PkceflowError):
 
 class LoginRequiredError(PkceflowError):
     """There is no usable stored login: run the authorization flow again."""
+
+
+class LoginEndedError(LoginRequiredError):
+    """The authorization server ended the stored login: log in again.
+
+    Raised when it refuses the refresh token (``invalid_grant``), when a refresh
+    answers for another identity, or when it refuses a refresh without an OAuth
+    error. ``login_kept`` says whether the stored login was left in place (only
+    when the refusal could have come from something between client and server,
+    such as a proxy's error page).
+    """
+
+    def __init__(self, message: str, *, login_kept: bool = False) -> None:
+        super().__init__(message)
+        self.login_kept = login_kept
+
+
+class IdentityChangedError(LoginEndedError, IdTokenError):
+    """A refreshed id_token is about another identity (OpenID Connect Core 12.2).
+
+    ``claim`` names the first claim that differs: ``iss``, ``sub``, ``aud`` or
+    ``azp``. The stored login is removed: it no longer says who is signed in.
+    """
+
+    def __init__(self, message: str, *, claim: str) -> None:
+        super().__init__(message)
+        self.claim = claim

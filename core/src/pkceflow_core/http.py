@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["HttpRequest", "HttpResponse", "freshness_lifetime"]
+__all__ = ["HttpRequest", "HttpResponse", "freshness_lifetime", "retry_after"]
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*(s-maxage|max-age)\s*=\s*\"?(\d{1,10})\"?\s*(?=,|$)", re.I)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(no-store|no-cache)\s*(?:=|,|$)", re.I)
@@ -56,3 +56,31 @@ def freshness_lifetime(response: HttpResponse) -> int | None:
         if match.group(1).lower() == "max-age":
             return int(match.group(2))
     return None
+
+
+_DELTA_SECONDS = re.compile(r"\s*([0-9]{1,10})\s*\Z")
+#: A server asking for more than a day is not asking for a retry.
+_MAX_RETRY_AFTER = 86400.0
+
+
+def retry_after(response: HttpResponse, now: float) -> float | None:
+    """Seconds to wait before trying again, from ``Retry-After`` (RFC 9110 10.2.3).
+
+    Delay-seconds or an HTTP-date (then counted from ``now``); None when absent,
+    unreadable or more than a day away. A date in the past gives 0.
+    """
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    match = _DELTA_SECONDS.match(value)
+    if match is not None:
+        seconds = float(match.group(1))
+    else:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = max(0.0, when - now)
+    return seconds if seconds <= _MAX_RETRY_AFTER else None

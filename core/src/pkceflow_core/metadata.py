@@ -53,6 +53,25 @@ class ServerMetadata:
     #: The whole discovery document, for members the core does not model.
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
+    def redirect_path(self, base: str = "/callback") -> str:
+        """The loopback redirect path for this server: ``base``, or one of its own.
+
+        RFC 9700 4.4.2: where the authorization response does not name its issuer
+        (RFC 9207 ``iss``), the client must use a distinct redirect URI per
+        authorization server, so that a mix-up attacker's server cannot have a real
+        server send the real code to the listener of a login meant for the
+        attacker's. Such servers get ``base`` plus a label derived from their issuer
+        (or, without one, their authorization and token endpoints):
+        ``/callback/3f2a9c1b7d4e``. It is stable, so it can be registered once.
+        """
+        if self.authorization_response_iss_parameter_supported:
+            return base
+        import hashlib
+
+        name = self.issuer or f"{self.authorization_endpoint} {self.token_endpoint}"
+        label = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+        return f"{base.rstrip('/')}/{label}"
+
     def __attrs_post_init__(self) -> None:
         check_endpoint(self.authorization_endpoint, name="authorization endpoint")
         check_endpoint(self.token_endpoint, name="token endpoint")

@@ -11,8 +11,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ._json import MAX_BODY, excerpt, loads_object
-from .errors import InvalidResponseError, TokenError, printable, redact
-from .http import HttpResponse
+from .errors import (
+    InvalidResponseError,
+    TemporarilyUnavailableError,
+    TokenError,
+    printable,
+    redact,
+)
+from .http import HttpResponse, retry_after
 from .quirks import Quirks
 from .scope import Scope
 from .tokens import TokenSet
@@ -22,6 +28,7 @@ __all__ = ["check_error_response", "parse_token_response"]
 # Ten years: a longer lifetime is a server bug, not a promise worth storing.
 _MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 _DIGITS = re.compile(r"[0-9]{1,12}\Z")
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}\Z")
 # RFC 6749 A.12, A.17: access-token and refresh-token = 1*VSCHAR (visible ASCII and
 # space). Tokens go into Authorization headers and onto terminals: a line break or an
 # escape sequence in one would inject a header or rewrite the screen.
@@ -94,19 +101,47 @@ def _raise_oauth_error(doc: dict[str, Any], status: int) -> None:
     )
 
 
-def check_error_response(response: HttpResponse, *, what: str) -> None:
+#: Answers that say "not now" rather than "no" (RFC 6585 4, RFC 9110 15.6).
+_TEMPORARY_STATUSES = frozenset({429, 502, 503, 504})
+#: OAuth error codes of the same meaning (RFC 6749 4.1.2.1, RFC 8628 3.5).
+_TEMPORARY_ERRORS = frozenset({"temporarily_unavailable", "slow_down"})
+
+
+def _raise_temporary(
+    response: HttpResponse, error: object, *, what: str, now: float | None
+) -> None:
+    wait = retry_after(response, now) if now is not None else None
+    code = error if isinstance(error, str) and _ERROR_CODE.match(error) else None
+    said = f" ({code})" if code else ""
+    raise TemporarilyUnavailableError(
+        f"{what} is busy or unavailable (HTTP {response.status}){said}",
+        status=response.status,
+        retry_after=wait,
+        error=code,
+    )
+
+
+def check_error_response(response: HttpResponse, *, what: str, now: float | None = None) -> None:
     """Raise the right error for a non-2xx answer from a token-family endpoint.
 
-    An RFC 6749 5.2 error object becomes TokenError; anything else an
-    InvalidResponseError with the status and a safe excerpt.
+    An overload answer (HTTP 429, 502, 503, 504, or the OAuth errors
+    ``temporarily_unavailable`` and ``slow_down``) becomes TemporarilyUnavailableError
+    with the server's Retry-After (an HTTP-date needs ``now``); another RFC 6749 5.2
+    error object TokenError; anything else an InvalidResponseError with the status
+    and a safe excerpt.
     """
     status, body = response.status, response.body
     try:
-        doc = loads_object(body, what=what, status=status)
+        doc: dict[str, Any] | None = loads_object(body, what=what, status=status)
     except InvalidResponseError:
+        doc = None
+    error = doc.get("error") if doc is not None else None
+    if status in _TEMPORARY_STATUSES or (isinstance(error, str) and error in _TEMPORARY_ERRORS):
+        _raise_temporary(response, error, what=what, now=now)
+    if doc is None:
         raise InvalidResponseError(
             f"{what} did not answer with OAuth error JSON", status=status, excerpt=excerpt(body)
-        ) from None
+        )
     if "error" in doc:
         _raise_oauth_error(doc, status)
     raise InvalidResponseError(f"{what} answered an error without an error code", status=status)
@@ -168,9 +203,11 @@ def parse_token_response(
     """
     status, body = response.status, response.body
     if not 200 <= status < 300:
-        check_error_response(response, what="the token endpoint")
+        check_error_response(response, what="the token endpoint", now=now)
     doc = _read_body(status, body, response.headers.get("content-type", "").lower(), quirks)
     if "error" in doc and "access_token" not in doc:
+        if isinstance(doc["error"], str) and doc["error"] in _TEMPORARY_ERRORS:  # GitHub: 200
+            _raise_temporary(response, doc["error"], what="the token endpoint", now=now)
         _raise_oauth_error(doc, status)
     access_token = _optional_str(doc, "access_token", status)
     if access_token is None:
@@ -195,6 +232,7 @@ def parse_token_response(
         access_token=access_token,
         token_type="Bearer",
         expires_at=None if expires_in is None else now + expires_in,
+        obtained_at=now,
         refresh_token=refresh_token,
         id_token=id_token,
         scope=_scope(doc.get("scope"), requested_scope, quirks, status),

@@ -23,8 +23,15 @@ class TokenSet:
 
     Tokens are left out of repr and str; read them as attributes. ``expires_at`` is
     seconds since the epoch from the clock the response was parsed with, or None
-    when the server gave no lifetime. ``scope`` is what the server granted (RFC 6749
-    5.1: when omitted, what was asked for), or None when unknown.
+    when the server gave no lifetime; ``obtained_at`` is that clock's reading when
+    the answer arrived (None for token sets stored before pkceflow kept it), so
+    ``expires_at - obtained_at`` is the lifetime the server granted. ``scope`` is
+    what the server granted (RFC 6749 5.1: when omitted, what was asked for), or
+    None when unknown.
+
+    ``unconfirmed_refresh_at`` is set when a refresh with this token set's refresh
+    token was sent at that time and no answer came back: the server may have
+    rotated the refresh token (see :meth:`refresh_in_doubt`).
     """
 
     access_token: str = attrs.field(repr=False)
@@ -35,18 +42,55 @@ class TokenSet:
     scope: Scope | None = None
     #: Other members of the token response, as received (may hold secrets).
     extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False, hash=False)
+    obtained_at: float | None = None
+    unconfirmed_refresh_at: float | None = None
+
+    @property
+    def lifetime(self) -> float | None:
+        """Seconds the server granted (``expires_in``), or None when unknown."""
+        if self.expires_at is None or self.obtained_at is None:
+            return None
+        return self.expires_at - self.obtained_at
 
     def expires_in(self, now: float) -> float | None:
-        """Seconds left at ``now``, or None when the lifetime is unknown."""
-        return None if self.expires_at is None else self.expires_at - now
+        """Seconds left at ``now``, or None when the lifetime is unknown.
+
+        Never more than the server granted: a clock that reads earlier than when
+        the token set was obtained (stepped back after running fast) leaves 0, since
+        the time that really passed is then unknown.
+        """
+        if self.expires_at is None:
+            return None
+        if self.obtained_at is not None and now < self.obtained_at:
+            return 0.0
+        return self.expires_at - now
 
     def is_fresh(self, now: float, min_ttl: float = 0.0) -> bool:
         """True when the access token stays valid for ``min_ttl`` more seconds.
 
-        A token without a known lifetime counts as fresh: only the resource server
+        ``min_ttl`` is capped at half the granted lifetime: a server that grants
+        20 s tokens can never satisfy a 60 s margin, and asking it again at every
+        call would only send refresh after refresh. So a token just obtained is
+        fresh whatever its lifetime, and is renewed in the second half of it. A
+        token without a known lifetime counts as fresh: only the resource server
         can say otherwise.
         """
-        return self.expires_at is None or self.expires_at - now > min_ttl
+        left = self.expires_in(now)
+        if left is None:
+            return True
+        lifetime = self.lifetime
+        if lifetime is not None:
+            min_ttl = min(min_ttl, lifetime / 2)
+        return left > min_ttl
+
+    def refresh_in_doubt(self, since: float) -> bool:
+        """True when a refresh of this token set went unanswered at ``since`` or later.
+
+        A caller that began waiting for the store's lock at ``since`` and finds this
+        must not send the same refresh token again: the server may already have
+        rotated it, and a replay would make it revoke the whole grant.
+        """
+        return self.unconfirmed_refresh_at is not None and self.unconfirmed_refresh_at >= since
 
     def missing_scopes(self, requested: Scope) -> Scope:
         """The requested scopes that the server did not grant (RFC 6749 3.3)."""
@@ -65,6 +109,8 @@ class TokenSet:
             "id_token": self.id_token,
             "scope": None if self.scope is None else list(self.scope),
             "extra": dict(self.extra),
+            "obtained_at": self.obtained_at,
+            "unconfirmed_refresh_at": self.unconfirmed_refresh_at,
         }
 
     def to_json(self) -> str:
@@ -97,17 +143,16 @@ class TokenSet:
             )
         access = data.get("access_token")
         token_type = data.get("token_type")
-        expires_at = data.get("expires_at")
         scope = data.get("scope")
         extra = data.get("extra", {})
         if not isinstance(access, str) or not access:
             raise RestoreError("stored token set has no access_token")
         if not isinstance(token_type, str):
             raise RestoreError("stored token set has no token_type")
-        if expires_at is not None and (
-            isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))
-        ):
-            raise RestoreError("stored expires_at must be a number")
+        times = {
+            name: _stored_time(data.get(name), name)
+            for name in ("expires_at", "obtained_at", "unconfirmed_refresh_at")
+        }
         optional = {k: data.get(k) for k in ("refresh_token", "id_token")}
         if any(v is not None and not isinstance(v, str) for v in optional.values()):
             raise RestoreError("stored refresh_token and id_token must be strings")
@@ -117,18 +162,29 @@ class TokenSet:
             raise RestoreError("stored scope must be a list of strings")
         if not isinstance(extra, dict):
             raise RestoreError("stored extra must be an object")
-        try:
-            expires = None if expires_at is None else float(expires_at)
-        except OverflowError:
-            raise RestoreError("stored expires_at is out of range") from None
-        if expires is not None and not math.isfinite(expires):
-            raise RestoreError("stored expires_at must be a finite number")
         return cls(
             access_token=access,
             token_type=token_type,
-            expires_at=expires,
+            expires_at=times["expires_at"],
+            obtained_at=times["obtained_at"],
+            unconfirmed_refresh_at=times["unconfirmed_refresh_at"],
             refresh_token=optional["refresh_token"],
             id_token=optional["id_token"],
             scope=None if scope is None else tuple(scope),
             extra=extra,
         )
+
+
+def _stored_time(value: object, name: str) -> float | None:
+    """A stored time in seconds since the epoch, or None; RestoreError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RestoreError(f"stored {name} must be a number")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise RestoreError(f"stored {name} is out of range") from None
+    if not math.isfinite(seconds):
+        raise RestoreError(f"stored {name} must be a finite number")
+    return seconds
