@@ -44,6 +44,7 @@ def provider_metadata(provider: TestProvider) -> ServerMetadata:
         token_endpoint=provider.token_endpoint,
         revocation_endpoint=provider.revocation_endpoint,
         jwks_uri=provider.jwks_uri,
+        authorization_response_iss_parameter_supported=provider.settings.advertise_iss_parameter,
     )
 
 

@@ -129,9 +129,11 @@ def test_token_without_a_login_raises_login_required(client: Client) -> None:
 def test_token_refreshes_an_access_token_about_to_expire(
     provider: TestProvider, client: Client
 ) -> None:
-    provider.settings.access_token_lifetime = 30
+    provider.settings.access_token_lifetime = 300
     old = client.login()
     provider.settings.access_token_lifetime = 3600
+    assert client.tokens(min_ttl=60) == old  # 300 s left: nothing to do
+    client.driver.clock = lambda: time.time() + 250  # 50 s left
     new = client.tokens(min_ttl=60)
     assert new.access_token != old.access_token
     assert len(token_requests(provider, "refresh_token")) == 1
@@ -371,6 +373,7 @@ def expiring_login(provider: TestProvider, browser: HttpFollowingBrowser) -> Ite
 
 def _expire_and_slow_down(provider: TestProvider, browser: HttpFollowingBrowser) -> None:
     browser.wait()
+    time.sleep(1.05)  # into the second half of the 2 s lifetime: due for a refresh
     provider.settings.access_token_lifetime = 3600
     provider.settings.token_delay = 0.05
     provider.clear_requests()

@@ -12,7 +12,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from pkceflow_core import ClientConfig, LoginRequiredError, Quirks, ServerMetadata, UsageError
@@ -44,7 +45,10 @@ class Client:
     Give the server either as ``authorization_url`` and ``token_url`` (plus an
     optional ``revocation_url``), as ``server`` metadata, or use
     :meth:`from_issuer` to discover it. ``redirect_port`` 0 lets the OS pick a free
-    port, which then appears in the redirect URI. ``store`` is a TokenStore or the
+    port, which then appears in the redirect URI. ``redirect_path`` defaults to
+    ``/callback`` for servers that send RFC 9207 ``iss`` and to a path of the
+    server's own otherwise (``ServerMetadata.redirect_path``, the mix-up defence of
+    RFC 9700 4.4.2): register that one. ``store`` is a TokenStore or the
     name of one (``"memory"``, ``"file"``, ``"keyring"`` or a plugin's); tokens are
     kept under ``profile``. ``params`` are extra authorization parameters
     (``prompt``, ``login_hint``, ``audience``; a list repeats one, as ``resource``).
@@ -54,6 +58,9 @@ class Client:
     Connect Core 3.1.3.7; ``id_token_leeway`` seconds of clock skew, ``max_age``
     sent and enforced) before anything is stored. HS256/384/512 id_tokens, keyed
     with the client secret, are accepted only with ``allow_hmac_id_tokens``.
+    ``authorization_url``, ``token_url`` and ``revocation_url`` given with ``server``
+    (or to :meth:`from_issuer`) override what it names. ``refresh_guard`` is the
+    context a refresh runs in from sending to stored (the CLI holds signals there).
 
     Adapters not given come from the plugins (pkceflow's own by default). Errors
     are PkceflowError subclasses; see each method.
@@ -72,7 +79,7 @@ class Client:
         scope: str | Sequence[str] | None = None,
         redirect_host: str = "127.0.0.1",
         redirect_port: int = 0,
-        redirect_path: str = "/callback",
+        redirect_path: str | None = None,
         bind_host: str | None = None,
         params: Mapping[str, str | Sequence[str]] | None = None,
         store: str | TokenStore = "memory",
@@ -90,6 +97,7 @@ class Client:
         id_token_leeway: float = 60.0,
         max_age: int | None = None,
         allow_hmac_id_tokens: bool = False,
+        refresh_guard: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         if server is None:
             if not authorization_url or not token_url:
@@ -101,6 +109,21 @@ class Client:
                 token_endpoint=token_url,
                 revocation_endpoint=revocation_url,
             )
+        else:
+            # Endpoints given explicitly win over discovered ones.
+            overrides: dict[str, Any] = {
+                name: url
+                for name, url in (
+                    ("authorization_endpoint", authorization_url),
+                    ("token_endpoint", token_url),
+                    ("revocation_endpoint", revocation_url),
+                )
+                if url
+            }
+            if overrides:
+                import attrs
+
+                server = attrs.evolve(server, **overrides)
         self.config = ClientConfig(client_id, client_secret, auth_method)
         self.server = server
         self.scope = scope
@@ -108,7 +131,7 @@ class Client:
         self.params = dict(params or {})
         self.redirect_host = redirect_host
         self.redirect_port = redirect_port
-        self.redirect_path = redirect_path
+        self.redirect_path = server.redirect_path() if redirect_path is None else redirect_path
         self.bind_host = bind_host
         self.open_browser = open_browser
         self.paste = paste
@@ -125,6 +148,7 @@ class Client:
         self._leeway = id_token_leeway
         self._max_age = max_age
         self._allow_hmac = allow_hmac_id_tokens
+        self._refresh_guard = refresh_guard
         if max_age is not None:
             self.params["max_age"] = str(max_age)
         self._verifier: IdTokenVerifier | None = None
@@ -265,6 +289,8 @@ class Client:
                     events=PluginEvents(self.plugin_manager, self._events),
                     check_id_token=self._id_token_verifier(),
                 )
+                if self._refresh_guard is not None:
+                    self._driver.guard = self._refresh_guard
             return self._driver
 
     def _id_token_verifier(self) -> IdTokenVerifier | None:

@@ -76,7 +76,16 @@ DEFAULT_REDIRECT_URIS: tuple[str, ...] = (
 """Loopback redirect URIs; any port matches them (RFC 8252 section 7.3)."""
 
 AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
-TokenFailure = Literal["http_500", "http_503", "html_200", "invalid_json", "disconnect"]
+TokenFailure = Literal[
+    "http_500",
+    "http_503",
+    "http_429",
+    "slow_down_429",
+    "empty_400",
+    "html_200",
+    "invalid_json",
+    "disconnect",
+]
 IdTokenDefect = Literal[
     "bad_signature",
     "unknown_kid",
@@ -390,12 +399,21 @@ class ProviderSettings:
     token_delay_count: int | None = None
     """None: `token_delay` applies to every token request; N: only to the next N."""
     token_failure: TokenFailure | None = None
-    """Fail token requests: ``http_500``, ``http_503`` (with Retry-After), ``html_200`` (an
-    HTML error page with status 200), ``invalid_json`` or ``disconnect`` (close the
-    connection without answering).  The request is not processed."""
+    """Fail token requests: ``http_500``, ``http_503`` (with Retry-After: 1), ``http_429``
+    (Retry-After: 120), ``slow_down_429`` (OAuth ``slow_down`` JSON with status 429),
+    ``empty_400`` (Glewlwyd style: a 400 with an empty body), ``html_200`` (an HTML error
+    page with status 200), ``invalid_json`` or ``disconnect`` (close the connection without
+    answering).  The request is not processed."""
     token_failure_count: int | None = None
     """None: `token_failure` applies to every token request; N: only to the next N, after
     which it resets itself."""
+    token_answer_delay: float = 0.0
+    """Seconds to sleep after a token request was processed (a refresh token rotated, a
+    code redeemed) and before answering: a server slower than the client's timeout that
+    still carries the request out."""
+    refresh_auth_time_now: bool = False
+    """Django OAuth Toolkit style: ID tokens issued on refresh carry the time of the
+    refresh as ``auth_time`` (the user's latest sign-in), not the login's."""
 
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -899,6 +917,37 @@ class TestProvider:
             self._clients[client_id] = client
         return client
 
+    def pkceflow_redirect_labels(self) -> frozenset[str]:
+        """The last path segments pkceflow adds to ``/callback`` for this server.
+
+        pkceflow gives each server that does not send RFC 9207 ``iss`` a redirect
+        path of its own (``ServerMetadata.redirect_path``, RFC 9700 4.4.2): the
+        provider accepts them as if a person had registered what pkceflow asked for,
+        beside each registered redirect URI, and no other server's.
+        """
+        from pkceflow_core import ServerMetadata
+
+        auth, token = self.authorization_endpoint, self.token_endpoint
+        issuers: list[str | None] = [self.issuer, None]
+        if self.settings.templated_issuer:
+            issuers.append(f"{self.origin}/{{tenantid}}/v2.0")
+        return frozenset(
+            ServerMetadata(auth, token, issuer=issuer).redirect_path().rsplit("/", 1)[1]
+            for issuer in issuers
+        )
+
+    def _allows_redirect_uri(self, client: Client, uri: str) -> bool:
+        if client.allows_redirect_uri(uri):
+            return True
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            return False
+        head, _, label = parts.path.rpartition("/")
+        if not head or label not in self.pkceflow_redirect_labels():
+            return False
+        return client.allows_redirect_uri(urlunsplit(parts._replace(path=head)))
+
     def client(self, client_id: str) -> Client | None:
         """The registered client with this id, if any."""
         with self._lock:
@@ -1227,7 +1276,7 @@ class TestProvider:
             if len(client.redirect_uris) != 1 or loopback:
                 return _error_page("The redirect_uri parameter is required for this client.")
             redirect_uri = client.redirect_uris[0]
-        elif not client.allows_redirect_uri(redirect_uri):
+        elif not self._allows_redirect_uri(client, redirect_uri):
             return _error_page(
                 f"The redirect_uri is not registered for this client: {redirect_uri}"
             )
@@ -1563,6 +1612,16 @@ class TestProvider:
                 b"Service Unavailable\n",
                 [("Content-Type", "text/plain"), ("Retry-After", "1")],
             )
+        if failure == "http_429":
+            return _Response(
+                429,
+                b"Too Many Requests\n",
+                [("Content-Type", "text/plain"), ("Retry-After", "120")],
+            )
+        if failure == "slow_down_429":
+            return _json(429, {"error": "slow_down", "error_description": "Too many requests."})
+        if failure == "empty_400":
+            return _Response(400, b"", [])
         if failure == "html_200":
             return _page(
                 200, "Something went wrong", "<p>We are sorry, please try again later.</p>"
@@ -1593,12 +1652,18 @@ class TestProvider:
         if grant_type is None:
             return self._oauth_error(request, "invalid_request", "grant_type is missing.")
         if grant_type == "authorization_code":
-            return self._grant_code(request, client, form)
+            return self._answer_later(self._grant_code(request, client, form))
         if grant_type == "refresh_token":
-            return self._grant_refresh(request, client, form)
+            return self._answer_later(self._grant_refresh(request, client, form))
         return self._oauth_error(
             request, "unsupported_grant_type", "Only authorization_code and refresh_token."
         )
+
+    def _answer_later(self, response: _Response) -> _Response:
+        delay = self.settings.token_answer_delay
+        if delay > 0:
+            self._stopping.wait(delay)
+        return response
 
     def _grant_code(self, request: _Request, client: Client, form: Mapping[str, str]) -> _Response:
         code = form.get("code")
@@ -1689,7 +1754,7 @@ class TestProvider:
                 user=record.user,
                 scope=scope,
                 grant_id=record.grant_id,
-                auth_time=record.auth_time,
+                auth_time=now if settings.refresh_auth_time_now else record.auth_time,
                 nonce=None,
                 refresh_scope=record.scope if rotation == "rotate" else None,
                 now=now,
