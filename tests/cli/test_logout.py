@@ -13,7 +13,7 @@ def test_logout_revokes_and_forgets_the_login(cli: Cli, provider: TestProvider) 
     result = cli.run("logout", "--profile", "work").ok()
 
     assert result.stdout == ""
-    assert result.stderr == "Signed out of 'work' (tokens revoked).\n"
+    assert result.stderr == "Signed out of 'work'; the server revoked its tokens.\n"
     revoked = [(r.form["token"], r.form["token_type_hint"]) for r in provider.requests]
     assert revoked == [
         (seeded.refresh_token, "refresh_token"),
@@ -30,7 +30,10 @@ def test_logout_no_revoke_only_forgets(cli: Cli, provider: TestProvider) -> None
 
     result = cli.run("logout", "--profile", "work", "--no-revoke").ok()
 
-    assert result.stderr == "Signed out of 'work'.\n"
+    assert result.stderr.startswith(
+        "Signed out of 'work' on this machine only: --no-revoke was given, so its tokens"
+        " remain valid at the server until they expire (the access token in "
+    )
     assert provider.count() == 0
     assert {seeded.access_token, seeded.refresh_token} <= provider.active_tokens()
     assert cli.stored() is None
@@ -43,7 +46,7 @@ def test_logout_twice(cli: Cli, provider: TestProvider) -> None:
 
     again = cli.run("logout", "--profile", "work").ok()
 
-    assert again.stderr == "Signed out of 'work'.\n"
+    assert again.stderr == "There was no stored login for 'work'; nothing to sign out of.\n"
     assert provider.count("revoke") == 2  # from the first logout only
 
 
@@ -68,6 +71,32 @@ def test_logout_when_revocation_fails_still_forgets(cli: Cli, provider: TestProv
     cli.seed(provider)
     provider.stop()
 
-    cli.run("logout", "--profile", "work").fails(1, "failed")
+    result = cli.run("logout", "--profile", "work")
 
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "Signed out of 'work' on this machine only: revoking them failed (POST to 127.0.0.1"
+    )
+    assert "so its tokens remain valid at the server until they expire" in result.stderr
+    assert cli.stored() is None
+
+
+def test_logout_without_a_revocation_endpoint_says_the_tokens_remain_valid(
+    cli: Cli, provider: TestProvider
+) -> None:
+    # item 14.3: "Signed out" alone let people believe the tokens were dead.
+    cli.run(
+        "login", "--profile", "work", "--client-id", "pkceflow-test",
+        "--auth-url", provider.authorization_endpoint, "--token-url", provider.token_endpoint,
+        "--redirect-path", "/callback", "--timeout", "20",
+    ).ok()  # fmt: skip
+    seeded = cli.stored()
+    assert seeded is not None
+
+    result = cli.run("logout", "--profile", "work").ok()
+
+    assert "on this machine only: the server offers no revocation endpoint" in result.stderr
+    assert "its tokens remain valid at the server until they expire" in result.stderr
+    assert provider.count("revoke") == 0
+    assert seeded["access_token"] in provider.active_tokens()
     assert cli.stored() is None

@@ -107,7 +107,16 @@ def fast_token(argv: Sequence[str]) -> int | None:
     if expires_at is not None:
         if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
             return None
-        if not expires_at - time.time() > min_ttl:
+        # TokenSet.is_fresh's rule, kept in step with it: never more life than the
+        # server granted, and a margin of at most half that lifetime.
+        now, obtained_at = time.time(), stored.get("obtained_at")
+        if obtained_at is not None:
+            if isinstance(obtained_at, bool) or not isinstance(obtained_at, (int, float)):
+                return None
+            if now < obtained_at:
+                return None
+            min_ttl = min(min_ttl, (expires_at - obtained_at) / 2)
+        if not expires_at - now > min_ttl:
             return None
     if as_json:
         scope = stored.get("scope")

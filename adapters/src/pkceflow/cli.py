@@ -4,9 +4,11 @@
     curl -H "Authorization: Bearer $(pkceflow token --profile work)" https://api.example.com/
 
 Exit codes: 0 success, 2 usage, 3 the authorization server refused at the redirect,
-4 the token endpoint refused, 5 timed out waiting for the browser, 6 no stored login
-for that profile, 1 anything else (130 when interrupted). Errors are one line on
-standard error; ``--debug`` adds the traceback and debug logging.
+4 the authorization server refused or ended the login (log in again), 5 timed out
+waiting for the browser, 6 no stored login for that profile, 7 the authorization
+server is busy or unavailable (try again later), 1 anything else (130 when
+interrupted). Errors are one line on standard error; ``--debug`` adds the traceback
+and debug logging.
 
 ``pkceflow token`` is the hot path of scripts: with a valid cached token in the file
 store it imports neither the HTTP stack nor the plugin system.
@@ -43,9 +45,10 @@ EXIT_CODES = {
     1: "any other error",
     2: "usage error",
     3: "the authorization server refused at the redirect",
-    4: "the token endpoint refused",
+    4: "the authorization server refused or ended the login: log in again",
     5: "timed out waiting for the browser",
     6: "no stored login for that profile",
+    7: "the authorization server is busy or unavailable: try again later",
 }
 
 
@@ -74,6 +77,20 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < float("inf"):  # NaN, negative and infinite refused
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"invalid number of seconds: {text!r} (0 or more, and finite)"
+        )
+    return value
+
+
 def _build_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -94,11 +111,28 @@ def _build_parser() -> argparse.ArgumentParser:
     login = sub.add_parser("login", help="sign in through the browser and store the token")
     profile_arg(login)
     login.add_argument("--client-id")
-    login.add_argument("--client-secret")
+    login.add_argument(
+        "--client-secret-file",
+        metavar="PATH",
+        help="read the client secret from PATH, or from standard input with -"
+        " (or set PKCEFLOW_CLIENT_SECRET)",
+    )
+    login.add_argument(
+        "--client-secret",
+        help="the client secret on the command line: visible to other users in the"
+        " process list; prefer --client-secret-file or PKCEFLOW_CLIENT_SECRET",
+    )
     login.add_argument("--issuer", help="discover the endpoints from this issuer")
-    login.add_argument("--auth-url", help="the authorization endpoint")
-    login.add_argument("--token-url", help="the token endpoint")
-    login.add_argument("--revocation-url", help="the revocation endpoint (RFC 7009)")
+    login.add_argument(
+        "--auth-url", help="the authorization endpoint (with --issuer: overrides discovery)"
+    )
+    login.add_argument(
+        "--token-url", help="the token endpoint (with --issuer: overrides discovery)"
+    )
+    login.add_argument(
+        "--revocation-url",
+        help="the revocation endpoint, RFC 7009 (with --issuer: overrides discovery)",
+    )
     login.add_argument("--scope", help='space-separated scopes, e.g. "openid email"')
     login.add_argument("--redirect-host", help="loopback host of the redirect URI (127.0.0.1)")
     login.add_argument("--redirect-port", type=_port, help="0 picks a free port (default)")
@@ -126,7 +160,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="print a valid access token")
     profile_arg(token)
-    token.add_argument("--min-ttl", type=float, default=60.0, help="refresh if it expires sooner")
+    token.add_argument(
+        "--min-ttl",
+        type=_margin,
+        default=60.0,
+        help="refresh if it expires sooner (seconds; at most half the token's lifetime)",
+    )
     token.add_argument(
         "--json", action="store_true", help="access_token, token_type, expires_at, scope"
     )
@@ -179,8 +218,10 @@ def _report(exc: Exception, *, debug: bool) -> int:
     from pkceflow_core import (
         AuthorizationError,
         CallbackTimeoutError,
+        LoginEndedError,
         LoginRequiredError,
         PkceflowError,
+        TemporarilyUnavailableError,
         TokenError,
         UsageError,
     )
@@ -194,9 +235,9 @@ def _report(exc: Exception, *, debug: bool) -> int:
         code = 2
     elif isinstance(exc, AuthorizationError):
         code = 3
-    elif isinstance(exc, TokenError) or (
-        isinstance(exc, LoginRequiredError) and isinstance(exc.__cause__, TokenError)
-    ):
+    elif isinstance(exc, TemporarilyUnavailableError):
+        code = 7
+    elif isinstance(exc, TokenError | LoginEndedError):
         code = 4
     elif isinstance(exc, CallbackTimeoutError):
         code = 5
@@ -319,14 +360,13 @@ def _cmd_login(args: argparse.Namespace) -> int:
     from .profiles import Profile, load_profile, save_client_secret, save_profile
 
     saved = load_profile(args.profile)
+    args.client_secret = _client_secret(args)
     if args.client_id is None and saved is None:
         raise _Usage("--client-id is required for a new profile")
-    if args.issuer and (args.auth_url or args.token_url):
-        raise _Usage("give --issuer, or --auth-url and --token-url, not both")
     if args.provider and (args.issuer or args.auth_url):
         raise _Usage("--provider names the endpoints: give no --issuer or --auth-url with it")
-    if bool(args.auth_url) != bool(args.token_url):
-        raise _Usage("--auth-url and --token-url go together")
+    if not args.issuer and bool(args.auth_url) != bool(args.token_url):
+        raise _Usage("--auth-url and --token-url go together (or give --issuer)")
     if saved is None and not args.issuer and not args.auth_url and not args.provider:
         raise _Usage("give --issuer, or --auth-url and --token-url, or --provider")
     if args.template and not (args.provider or (saved and saved.provider)):
@@ -377,11 +417,31 @@ def _cmd_login(args: argparse.Namespace) -> int:
     if profile.auth_url is None:
         quirks = _preset(_manager(), profile.provider).quirks if profile.provider else None
         profile = _discover_into(profile, quirks)
+    if args.issuer:
+        # Endpoints given explicitly win over discovered ones, as in Client.
+        explicit = {
+            field: value
+            for field, value in (
+                ("auth_url", args.auth_url),
+                ("token_url", args.token_url),
+                ("revocation_url", args.revocation_url),
+            )
+            if value
+        }
+        profile = attrs.evolve(profile, **explicit)
 
     overrides: dict[str, Any] = {"open_browser": not args.no_browser, "timeout": args.timeout}
     if args.client_secret is not None:
         overrides["client_secret"] = args.client_secret
     client = _client(profile, **overrides)
+    if profile.redirect_path is None and client.redirect_path != "/callback":
+        port = "any port" if not profile.redirect_port else f"port {profile.redirect_port}"
+        host = f"[{client.redirect_host}]" if ":" in client.redirect_host else client.redirect_host
+        sys.stderr.write(
+            "This server does not name itself in its redirects (RFC 9207), so pkceflow gives"
+            f" it a redirect URI of its own: register http://{host}{client.redirect_path}"
+            f" ({port}) for the client.\n"
+        )
     tokens = client.login()
     if args.client_secret is not None:
         save_client_secret(client.store, profile.name, args.client_secret)
@@ -390,6 +450,39 @@ def _cmd_login(args: argparse.Namespace) -> int:
         f"Signed in; profile {profile.name!r} saved. Access token {_expiry(tokens, time.time())}.\n"
     )
     return 0
+
+
+def _client_secret(args: argparse.Namespace) -> str | None:
+    """The client secret from --client-secret-file, --client-secret or the environment."""
+    import os
+
+    if args.client_secret_file is not None and args.client_secret is not None:
+        raise _Usage("give --client-secret-file or --client-secret, not both")
+    if args.client_secret_file is not None:
+        return _read_secret_file(args.client_secret_file)
+    if args.client_secret is not None:
+        sys.stderr.write(
+            "pkceflow: warning: --client-secret is visible to other users of this machine"
+            " while pkceflow runs; prefer --client-secret-file or PKCEFLOW_CLIENT_SECRET\n"
+        )
+        return str(args.client_secret)
+    return os.environ.get("PKCEFLOW_CLIENT_SECRET") or None
+
+
+def _read_secret_file(path: str) -> str:
+    try:
+        if path == "-":
+            text = sys.stdin.read(65537)
+        else:
+            with open(path, encoding="utf-8") as file:
+                text = file.read(65537)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise _Usage(f"cannot read the client secret from {path}: {reason}") from None
+    secret = text.removesuffix("\n").removesuffix("\r")
+    if not secret or len(secret) > 65536 or any(c in secret for c in "\r\n"):
+        raise _Usage(f"{path} must hold the client secret alone, on one line")
+    return secret
 
 
 def _manager() -> pluggy.PluginManager:
@@ -447,18 +540,29 @@ def _discover_into(profile: Profile, quirks: Quirks | None = None) -> Profile:
     return attrs.evolve(profile, **server_settings(server))
 
 
+#: Every signal whose default action ends the process and that a mask can hold
+#: (SIGKILL and SIGSTOP cannot be held; faults like SIGSEGV are the program's own).
+_ENDING_SIGNALS = (
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPIPE",
+    "SIGVTALRM", "SIGPROF", "SIGXCPU", "SIGXFSZ", "SIGIO", "SIGPWR", "SIGSTKFLT",
+)  # fmt: skip
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM off while a refresh is in flight, and deliver them after.
+    """Hold off every signal that would end the process while a refresh is in flight.
 
     Once the server has the refresh request it rotates the refresh token; dying
-    before the answer is saved would lose the login. The wait is bounded by the
-    transport's deadline.
+    before the answer is saved would lose the login (a closed terminal's SIGHUP,
+    Ctrl-C, SIGTERM, Ctrl-\\). The driver enters this only from sending the request
+    to storing its answer, so waiting for another process's refresh stays
+    interruptible; the wait is bounded by the transport's deadline. Held signals
+    are delivered as soon as the answer is stored.
     """
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
+    held = {getattr(signal, name) for name in _ENDING_SIGNALS if hasattr(signal, name)}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
@@ -477,17 +581,13 @@ def _cmd_token(args: argparse.Namespace) -> int:
         if cached is not None and cached.is_fresh(time.time(), args.min_ttl):
             tokens = cached
     if tokens is None:
-        client = _client(profile)
-        with _signals_held():
-            tokens = client.tokens(min_ttl=args.min_ttl)
+        tokens = _client(profile, refresh_guard=_signals_held).tokens(min_ttl=args.min_ttl)
     sys.stdout.write((_token_json(tokens) if args.json else tokens.access_token) + "\n")
     return 0
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
-    client = _client(_require_profile(args.profile))
-    with _signals_held():
-        tokens = client.refresh()
+    tokens = _client(_require_profile(args.profile), refresh_guard=_signals_held).refresh()
     if args.json:
         sys.stdout.write(_token_json(tokens) + "\n")
     else:
@@ -496,19 +596,43 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def _cmd_logout(args: argparse.Namespace) -> int:
+    from pkceflow_core import PkceflowError, ServerError, TransportError
+    from pkceflow_core.errors import printable
+
     from .profiles import delete_client_secret
 
     profile = _require_profile(args.profile)
     client = _client(profile)
+    tokens = client.stored()
+    refused: PkceflowError | None = None
     try:
         revoked = client.logout(revoke=not args.no_revoke)
+    except (ServerError, TransportError) as exc:  # the local copy is gone already
+        revoked, refused = False, exc
     finally:
         if profile.has_client_secret:
             delete_client_secret(client.store, profile.name)
-    sys.stderr.write(
-        f"Signed out of {profile.name!r}" + (" (tokens revoked)." if revoked else ".") + "\n"
-    )
-    return 0
+    name = profile.name
+    if tokens is None:
+        sys.stderr.write(f"There was no stored login for {name!r}; nothing to sign out of.\n")
+    elif revoked:
+        sys.stderr.write(f"Signed out of {name!r}; the server revoked its tokens.\n")
+    else:
+        if refused is not None:
+            why = f"revoking them failed ({printable(str(refused), 300)})"
+        elif args.no_revoke:
+            why = "--no-revoke was given"
+        else:
+            why = "the server offers no revocation endpoint (RFC 7009)"
+        left = tokens.expires_in(time.time())
+        until = "until they expire" + (
+            f" (the access token in {int(left)} s)" if left is not None and left > 0 else ""
+        )
+        sys.stderr.write(
+            f"Signed out of {name!r} on this machine only: {why}, so its tokens remain"
+            f" valid at the server {until}.\n"
+        )
+    return 0 if refused is None else 1
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -64,7 +64,7 @@ class Profile:
     scope: tuple[str, ...] = ()
     redirect_host: str = "127.0.0.1"
     redirect_port: int = 0
-    redirect_path: str = "/callback"
+    redirect_path: str | None = None  # None: /callback, or the server's own (mix-up)
     params: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     template: dict[str, str] = attrs.field(factory=dict)
     store: str = "file"
