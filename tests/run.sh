@@ -25,6 +25,12 @@ if [ -f tests/e2e/package-lock.json ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+for install in tests/e2e/servers/*/install.sh; do
+    [ -f "$install" ] || continue
+    log "authorization server: $(basename "$(dirname "$install")")"
+    bash "$install"
+done
+
 log "ruff"
 python -m ruff check .
 python -m ruff format --check .
