@@ -785,3 +785,45 @@ def test_hmac_id_tokens_need_a_client_secret(
 
     with pytest.raises(PkceflowError, match="client_secret"):
         client.login()
+
+
+# -- OpenID Connect Core 12.2 as real servers apply it (item 14.1) ----------------------
+
+
+def test_a_refresh_whose_id_token_has_a_moved_auth_time_keeps_the_login(
+    provider: TestProvider, browser: HttpFollowingBrowser
+) -> None:
+    # Django OAuth Toolkit stamps every id_token with the user's latest sign-in: after
+    # the person signs in elsewhere, the refreshed id_token's auth_time moves.
+    client = make_client(provider, browser)
+    first = client.login()
+    before = claims_of(client)["auth_time"]
+    provider.settings.refresh_auth_time_now = True
+    provider.settings.clock_skew = 30  # the sign-in elsewhere, 30 s later
+
+    refreshed = client.refresh()
+
+    assert refreshed.refresh_token != first.refresh_token
+    assert client.stored() == refreshed
+    after = claims_of(client)
+    assert after["sub"] == "alice"
+    assert after["auth_time"] >= before + 29
+
+
+def test_the_verifier_names_the_claim_that_differs(provider: TestProvider) -> None:
+    server = Client.from_issuer(provider.issuer, PUBLIC_CLIENT_ID).server
+    verifier = IdTokenVerifier(
+        server, ClientConfig(PUBLIC_CLIENT_ID), Urllib3Transport(timeout=10.0), clock=time.time
+    )
+    issued = provider.issue_tokens(user="alice", scope="openid")
+    other = provider.issue_tokens(user="bob", scope="openid")
+
+    with pytest.raises(IdentityChangedError) as caught:
+        verifier(
+            TokenSet(other["access_token"], id_token=other["id_token"]),
+            None,
+            TokenSet(issued["access_token"], id_token=issued["id_token"]),
+        )
+
+    assert caught.value.claim == "sub"
+    assert "another sub" in str(caught.value)

@@ -252,7 +252,9 @@ def _report(exc: Exception, *, debug: bool) -> int:
             text += f"; the server said: {exc.__cause__}"
     else:
         text = f"unexpected {type(exc).__name__}" + ("" if debug else " (run with --debug)")
-    sys.stderr.write(f"pkceflow: error: {printable(text, 500)}\n")
+    # A timeout names the authorization URL, which is longer than any other message.
+    limit = 1600 if isinstance(exc, CallbackTimeoutError) else 500
+    sys.stderr.write(f"pkceflow: error: {printable(text, limit)}\n")
     return code
 
 
@@ -656,6 +658,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
                 "store": profile.store,
                 "logged_in": tokens is not None,
                 "expires_at": None if tokens is None else tokens.expires_at,
+                # Never more than the server granted, whatever the clock did since.
+                "expires_in": None if tokens is None else tokens.expires_in(now),
                 "expired": None if tokens is None else not tokens.is_fresh(now),
                 "refresh_token": None if tokens is None else tokens.refresh_token is not None,
                 "scope": list(
@@ -671,10 +675,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for row in rows:
         if not row["logged_in"]:
             state = "signed out"
-        elif row["expires_at"] is None:
+        elif row["expires_in"] is None:
             state = "signed in"
         else:
-            left = int(row["expires_at"] - now)
+            left = int(row["expires_in"])
             state = (
                 f"signed in, expires in {left} s" if left > 0 else "signed in, access token expired"
             )

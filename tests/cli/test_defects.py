@@ -1,0 +1,283 @@
+"""What real servers, injected faults and a local attacker found, met through the command.
+
+Each test names the item it proves (14.n: the real-server and attacker findings;
+27.n: the injected faults). The provider is the local TestProvider, switched to
+answer the way the real server did.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pkceflow.testing import CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, TestProvider
+
+from .helpers import Cli
+
+
+def _wait_for(condition: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+def _refreshes(provider: TestProvider) -> int:
+    return sum(
+        1
+        for r in provider.requests
+        if r.endpoint == "token" and r.form.get("grant_type") == "refresh_token"
+    )
+
+
+@pytest.fixture
+def second_provider() -> Iterator[TestProvider]:
+    with TestProvider() as running:
+        yield running
+
+
+# -- 14.3: explicit endpoints win over discovered ones ---------------------------------
+
+
+def test_14_3_revocation_url_given_with_issuer_is_kept_and_used(
+    cli: Cli, provider: TestProvider, second_provider: TestProvider
+) -> None:
+    cli.login(provider, "--revocation-url", second_provider.revocation_endpoint).ok()
+    profile = cli.profile_path().read_text("utf-8")
+    assert f'revocation_url = "{second_provider.revocation_endpoint}"' in profile
+
+    cli.run("logout", "--profile", "work")
+
+    assert second_provider.count("revoke") == 2
+    assert provider.count("revoke") == 0
+
+
+# -- 14.8: --min-ttl values that mean nothing --------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["-86400", "nan", "inf", "-inf", "x"])
+def test_14_8_a_meaningless_min_ttl_is_a_usage_error(
+    cli: Cli, provider: TestProvider, value: str
+) -> None:
+    cli.seed(provider)
+
+    result = cli.run("token", "--profile", "work", f"--min-ttl={value}")
+
+    assert result.returncode == 2
+    assert "argument --min-ttl: invalid number of seconds" in result.stderr
+    assert result.stdout == ""
+
+
+def test_14_8_min_ttl_zero_is_fine(cli: Cli, provider: TestProvider) -> None:
+    seeded = cli.seed(provider)
+
+    assert cli.token("work", "--min-ttl", "0") == seeded.access_token
+
+
+# -- 14.9: the client secret off the command line ---------------------------------------
+
+
+def test_14_9_the_client_secret_from_the_environment(cli: Cli, provider: TestProvider) -> None:
+    result = cli.run(
+        "login", "--profile", "work", "--client-id", CONFIDENTIAL_CLIENT_ID,
+        "--issuer", provider.issuer, "--timeout", "20",
+        env={"PKCEFLOW_CLIENT_SECRET": CONFIDENTIAL_CLIENT_SECRET},
+    ).ok()  # fmt: skip
+
+    assert "warning" not in result.stderr
+    (exchange,) = [r for r in provider.requests if r.endpoint == "token"]
+    assert exchange.headers["authorization"].startswith("Basic ")
+    assert CONFIDENTIAL_CLIENT_SECRET not in cli.profile_path().read_text("utf-8")
+
+
+def test_14_9_the_client_secret_from_a_file_or_standard_input(
+    cli: Cli, provider: TestProvider
+) -> None:
+    secret_file = cli.root / "secret"
+    secret_file.write_text(CONFIDENTIAL_CLIENT_SECRET + "\n", "utf-8")
+    base = ["login", "--client-id", CONFIDENTIAL_CLIENT_ID, "--issuer", provider.issuer]
+    base += ["--timeout", "20"]
+
+    cli.run(*base, "--profile", "work", "--client-secret-file", str(secret_file)).ok()
+    running = cli.start(*base, "--profile", "other", "--client-secret-file", "-", stdin=-1)
+    assert running.process.stdin is not None
+    running.process.stdin.write(CONFIDENTIAL_CLIENT_SECRET.encode() + b"\n")
+    running.process.stdin.close()
+    running.finish().ok()
+
+    assert cli.stored("work") is not None
+    assert cli.stored("other") is not None
+
+
+def test_14_9_a_secret_on_the_command_line_is_warned_about(
+    cli: Cli, provider: TestProvider
+) -> None:
+    result = cli.run(
+        "login", "--profile", "work", "--client-id", CONFIDENTIAL_CLIENT_ID,
+        "--issuer", provider.issuer, "--timeout", "20",
+        "--client-secret", CONFIDENTIAL_CLIENT_SECRET,
+    ).ok()  # fmt: skip
+
+    assert "--client-secret is visible to other users" in result.stderr
+
+
+def test_14_9_an_unreadable_secret_file_is_a_usage_error(cli: Cli, provider: TestProvider) -> None:
+    missing = cli.root / "missing"
+
+    result = cli.run(
+        "login", "--profile", "work", "--client-id", CONFIDENTIAL_CLIENT_ID,
+        "--issuer", provider.issuer, "--client-secret-file", str(missing),
+    )  # fmt: skip
+
+    result.fails(2, f"cannot read the client secret from {missing}")
+    assert provider.count("token") == 0
+
+
+# -- 14.14: a refusal without OAuth JSON (Glewlwyd's empty 400) --------------------------
+
+
+def test_14_14_an_empty_400_at_refresh_says_log_in_again_and_keeps_the_login(
+    cli: Cli, provider: TestProvider
+) -> None:
+    seeded = cli.seed(provider)
+    provider.settings.token_failure = "empty_400"
+
+    for _ in range(2):  # every later call says the same, with the same exit code
+        message = cli.run("refresh", "--profile", "work").fails(4, "refused to refresh")
+        assert "log in again" in message
+        assert "without an OAuth error" in message
+
+    kept = cli.stored()
+    assert kept is not None
+    assert kept["refresh_token"] == seeded.refresh_token
+
+
+# -- 27.7: overload answers ------------------------------------------------------------
+
+
+def test_27_7_a_429_says_when_to_try_again_and_has_its_own_exit_code(
+    cli: Cli, provider: TestProvider
+) -> None:
+    cli.seed(provider)
+    provider.settings.token_failure = "http_429"
+
+    message = cli.run("refresh", "--profile", "work").fails(7, "HTTP 429")
+
+    assert "try again in 120 s" in message
+    assert cli.stored() is not None
+
+
+def test_27_7_a_429_carrying_slow_down_is_not_log_in_again(
+    cli: Cli, provider: TestProvider
+) -> None:
+    cli.seed(provider)
+    provider.settings.token_failure = "slow_down_429"
+
+    message = cli.run("refresh", "--profile", "work").fails(7, "slow_down")
+
+    assert "try again later" in message
+    assert cli.stored() is not None
+
+
+# -- 14.4: short-lived tokens ----------------------------------------------------------
+
+
+def test_14_4_pkceflow_token_does_not_refresh_a_short_lived_token_just_obtained(
+    cli: Cli, provider: TestProvider
+) -> None:
+    provider.settings.access_token_lifetime = 20
+    cli.login(provider).ok()
+    login = cli.stored()
+    assert login is not None
+
+    for _ in range(3):
+        assert cli.token() == login["access_token"]
+
+    assert _refreshes(provider) == 0
+
+
+def test_14_4_six_processes_on_a_due_short_lived_token_send_one_refresh(
+    cli: Cli, provider: TestProvider
+) -> None:
+    provider.settings.access_token_lifetime = 2
+    cli.login(provider).ok()
+    time.sleep(1.1)  # into the second half of its life: due
+    provider.settings.token_delay = 0.2
+    running = [cli.start("token", "--profile", "work") for _ in range(6)]
+    results = [r.finish() for r in running]
+
+    assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
+    assert len({r.stdout for r in results}) == 1
+    assert _refreshes(provider) == 1
+
+
+# -- 27.2: a clock stepped back --------------------------------------------------------
+
+
+def test_27_2_a_token_obtained_in_the_clocks_future_is_not_served(
+    cli: Cli, provider: TestProvider
+) -> None:
+    # What a refresh made while the clock ran an hour fast leaves behind once NTP has
+    # set it right: the token was obtained "later" than now.
+    seeded = cli.seed(provider)
+    path = cli.token_path()
+    data = json.loads(path.read_text("utf-8"))
+    data["obtained_at"] = time.time() + 3600
+    data["expires_at"] = data["obtained_at"] + 3600
+    path.write_text(json.dumps(data), "utf-8")
+
+    status = cli.run("status", "--profile", "work").ok()
+    assert "access token expired" in status.stdout
+
+    assert cli.token() != seeded.access_token
+    assert _refreshes(provider) == 1
+
+
+# -- 27.1: signals that end a process, during a refresh ----------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGINT])
+def test_27_1_an_ending_signal_during_a_refresh_waits_until_the_rotation_is_stored(
+    cli: Cli, provider: TestProvider, signum: signal.Signals
+) -> None:
+    seeded = cli.seed(provider)
+    provider.settings.token_answer_delay = 1.0  # rotated at once, answered a second later
+    running = cli.start("refresh", "--profile", "work")
+    _wait_for(lambda: _refreshes(provider) == 1)
+
+    running.process.send_signal(signum)
+    result = running.finish()
+
+    assert result.returncode != 0  # the signal still ends it, once the answer is stored
+    kept = cli.stored()
+    assert kept is not None
+    assert kept["refresh_token"] != seeded.refresh_token
+    provider.settings.token_answer_delay = 0.0
+    cli.run("refresh", "--profile", "work").ok()  # the rotated token works: no reuse
+
+
+# -- 27.5: waiting for another process's refresh is interruptible -------------------------
+
+
+def test_27_5_ctrl_c_while_waiting_for_another_refresh_ends_at_once(
+    cli: Cli, provider: TestProvider
+) -> None:
+    cli.seed(provider)
+    provider.settings.token_answer_delay = 5.0
+    holder = cli.start("refresh", "--profile", "work")
+    _wait_for(lambda: _refreshes(provider) == 1)
+    waiter = cli.start("refresh", "--profile", "work")
+    time.sleep(0.5)  # well into its wait for the lock
+
+    started = time.monotonic()
+    waiter.interrupt()
+    result = waiter.finish(timeout=10)
+
+    assert result.returncode == 130
+    assert time.monotonic() - started < 2.0  # not after the holder's 5 s
+    holder.finish().ok()
+    assert _refreshes(provider) == 1
