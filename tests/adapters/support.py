@@ -412,6 +412,10 @@ def refresh_worker(
     try:
         client = _client(token_url, authorization_url, directory)
         start.wait(WAIT)
+        if min_ttl > 1e8:
+            # "No token is ever fresh enough": a clock that runs backwards sees every
+            # token set as obtained in its future, so every call refreshes.
+            client.driver.clock = lambda: 4e9 - time.time()
         got = [client.tokens(min_ttl=min_ttl).access_token for _ in range(calls)]
         _close(client)
         results.put(("tokens", got))

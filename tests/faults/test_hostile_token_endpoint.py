@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 from pkceflow import Client, TokenSet, TransportError
@@ -38,6 +39,7 @@ def _client(provider: TestProvider, server: RawServer, browser: HttpFollowingBro
         PUBLIC_CLIENT_ID,
         authorization_url=provider.authorization_endpoint,
         token_url=server.url("/token"),
+        redirect_path="/callback",  # the provider's registration; the token endpoint is not its
         browser=browser,
         paste=False,
         timeout=WAIT,
@@ -51,8 +53,11 @@ def _refresh(client: Client, browser: HttpFollowingBrowser) -> None:
     try:
         client.refresh()
     finally:
-        # Nothing stored is lost to a failed refresh.
-        assert client.stored() == STORED
+        # Nothing stored is lost to a failed refresh; one that may have reached the
+        # server only marks the login, so that waiters do not replay it.
+        kept = client.stored()
+        assert kept is not None
+        assert attrs.evolve(kept, unconfirmed_refresh_at=None) == STORED
 
 
 def _login(client: Client, browser: HttpFollowingBrowser) -> None:
@@ -96,7 +101,7 @@ def test_a_token_endpoint_that_never_answers_ends_in_a_transport_error_at_the_re
     provider: TestProvider, operation: str
 ) -> None:
     error, elapsed, requests = _fail(provider, hang, operation)
-    assert str(error) == "POST to 127.0.0.1 failed: ReadTimeoutError"
+    assert "POST to 127.0.0.1 failed: ReadTimeoutError" in str(error)
     assert requests == 1  # neither request is retried once sent
     if operation == "refresh":
         assert HTTP_TIMEOUT * 0.9 < elapsed < HTTP_TIMEOUT + 1.5
@@ -109,7 +114,7 @@ def test_a_reset_after_the_token_request_was_read_is_never_retried(
     # The request may have reached the server: a code is single-use, a refresh token
     # rotates. Sending either again could only do harm.
     error, _, requests = _fail(provider, reset_after_reading, operation)
-    assert str(error).startswith("POST to 127.0.0.1 failed: ")
+    assert "POST to 127.0.0.1 failed: " in str(error)
     assert requests == 1
 
 
@@ -121,7 +126,7 @@ def test_a_token_endpoint_that_dribbles_its_answer_is_cut_off_at_the_request_dea
     # this held the refresh, and the profile's lock with it, for hours.)
     error, elapsed, requests = _fail(provider, dribble, operation)
     # 3 connection attempts of 0.5 s, one read of 0.5 s, 0.5 s for backoff.
-    assert str(error) == "POST to 127.0.0.1 took longer than 2.5 s"
+    assert "POST to 127.0.0.1 took longer than 2.5 s" in str(error)
     assert requests == 1
     if operation == "refresh":
         assert 2.4 < elapsed < 4.0

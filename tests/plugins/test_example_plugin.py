@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,8 +64,9 @@ def test_the_example_store_refreshes_once_for_many_threads(
         store="sqlite",
         plugin_manager=manager,
     )
-    provider.settings.access_token_lifetime = 30  # within min_ttl below: due for refresh
+    provider.settings.access_token_lifetime = 30
     client.login()
+    client.driver.clock = lambda: time.time() + 20  # 10 s left: due, under half its life
     provider.settings.access_token_lifetime = 3600
     provider.clear_requests()
     provider.settings.token_delay = 0.05

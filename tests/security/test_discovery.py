@@ -79,6 +79,9 @@ def base_document(server: DiscoveryServer) -> dict[str, Any]:
 
 def from_issuer(issuer: str, plugin_manager: pluggy.PluginManager, **kwargs: Any) -> Client:
     transport = Urllib3Transport(timeout=WAIT / 2, connect_timeout=WAIT / 2)
+    # The provider here authorizes for another server's discovery document: the path
+    # registered with it is /callback, not one pkceflow would derive for that issuer.
+    kwargs.setdefault("redirect_path", "/callback")
     return Client.from_issuer(
         issuer,
         PUBLIC_CLIENT_ID,

@@ -321,7 +321,7 @@ def test_a_cli_session_with_debug_leaks_no_secret_even_to_a_reflecting_server(
     login = ["login", "--profile", PROFILE, "--client-id", CLIENT_ID, "--client-secret", SECRET]
     login += ["--auth-url", provider.authorization_endpoint, "--token-url", proxy.url("/token")]
     login += ["--revocation-url", proxy.url("/revoke"), "--scope", "openid offline_access"]
-    login += ["--timeout", "20"]
+    login += ["--timeout", "20", "--redirect-path", "/callback"]  # the provider's registration
     proxy.reflect = 1
     shown = run("reflected login", *login, code=4)
     assert "You sent" in shown  # the echo did reach the terminal, secrets elided
