@@ -281,3 +281,65 @@ def test_27_5_ctrl_c_while_waiting_for_another_refresh_ends_at_once(
     assert time.monotonic() - started < 2.0  # not after the holder's 5 s
     holder.finish().ok()
     assert _refreshes(provider) == 1
+
+
+# -- 27.3: two logins to one profile at once --------------------------------------------
+
+
+def test_27_3_the_login_that_finishes_second_is_told_and_both_halves_stay_together(
+    cli: Cli, provider: TestProvider, second_provider: TestProvider
+) -> None:
+    from pkceflow.testing import HttpFollowingBrowser
+
+    first = cli.start(
+        "login", "--profile", "work", "--client-id", "pkceflow-test",
+        "--issuer", provider.issuer, "--scope", "openid offline_access",
+        "--timeout", "20", "--no-browser",
+    )  # fmt: skip
+    url = first.wait_for_url()
+    # Meanwhile, in another terminal, a login to the same profile at another server.
+    cli.login(second_provider).ok()
+    winner = cli.stored()
+    assert winner is not None
+
+    browser = HttpFollowingBrowser()
+    browser.open(url)
+    browser.wait()
+    result = first.finish()
+
+    result.fails(1, "another login to profile 'work' finished while this one waited", alone=False)
+    profile = cli.profile_path().read_text("utf-8")
+    assert f'issuer = "{second_provider.issuer}"' in profile
+    assert cli.stored() == winner  # the profile and its tokens are the same login's
+    assert winner["access_token"] in second_provider.active_tokens()
+    assert provider.count("revoke") == 2  # the loser's unused tokens, revoked
+    assert provider.active_tokens() == set()
+
+
+# -- 27.4: a login whose profile cannot be written ----------------------------------------
+
+
+def test_27_4_a_read_only_profiles_folder_leaves_the_previous_login_whole(
+    cli: Cli, provider: TestProvider, second_provider: TestProvider
+) -> None:
+    # Root ignores folder permissions: the profiles folder is made read-only with a
+    # read-only bind mount, in a mount namespace of the command's own.
+    seeded = cli.seed(provider)
+    before = (cli.profile_path().read_bytes(), cli.token_path().read_bytes())
+    folder = cli.profile_path().parent
+    login = [
+        *cli.command, "login", "--profile", "work", "--client-id", "pkceflow-test",
+        "--issuer", second_provider.issuer, "--scope", "openid offline_access",
+        "--timeout", "20",
+    ]  # fmt: skip
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" || exit 77; shift; exec "$@"'
+    result = cli.run("-c", script, "sh", str(folder), *login, command=["unshare", "--mount", "sh"])
+
+    assert result.returncode != 77, f"cannot make a read-only bind mount: {result.stderr}"
+    message = result.fails(1, "cannot save the profile", alone=False)
+    assert "Read-only file system; the previous login is unchanged" in message
+    assert "Traceback" not in result.stderr
+    assert (cli.profile_path().read_bytes(), cli.token_path().read_bytes()) == before
+    assert not [p.name for p in cli.home.rglob("*.tmp")]
+    assert second_provider.count("token") == 1  # the server did issue tokens
+    assert cli.token() == seeded.access_token  # and the old login still works

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -359,7 +360,7 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
     from pkceflow_core.scope import normalize_scope
 
-    from .profiles import Profile, load_profile, save_client_secret, save_profile
+    from .profiles import Profile, load_profile
 
     saved = load_profile(args.profile)
     args.client_secret = _client_secret(args)
@@ -415,7 +416,10 @@ def _cmd_login(args: argparse.Namespace) -> int:
         from .profiles import load_client_secret
 
         if load_client_secret(store, profile.name) is None:
-            raise _Usage(f"the client of profile {profile.name!r} needs --client-secret")
+            raise _Usage(
+                f"the client of profile {profile.name!r} needs its client secret:"
+                " --client-secret-file PATH, or PKCEFLOW_CLIENT_SECRET"
+            )
     if profile.auth_url is None:
         quirks = _preset(_manager(), profile.provider).quirks if profile.provider else None
         profile = _discover_into(profile, quirks)
@@ -435,7 +439,13 @@ def _cmd_login(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"open_browser": not args.no_browser, "timeout": args.timeout}
     if args.client_secret is not None:
         overrides["client_secret"] = args.client_secret
-    client = _client(profile, **overrides)
+    # The browser round trip keeps its tokens in memory: they are saved below, with
+    # the profile, once both can be replaced together.
+    from .memory_store import MemoryStore
+
+    before = _profile_bytes(profile.name)
+    profile = attrs.evolve(profile, login_id=os.urandom(8).hex())
+    client = _client(profile, store=MemoryStore(), **overrides)
     if profile.redirect_path is None and client.redirect_path != "/callback":
         port = "any port" if not profile.redirect_port else f"port {profile.redirect_port}"
         host = f"[{client.redirect_host}]" if ":" in client.redirect_host else client.redirect_host
@@ -445,13 +455,71 @@ def _cmd_login(args: argparse.Namespace) -> int:
             f" ({port}) for the client.\n"
         )
     tokens = client.login()
-    if args.client_secret is not None:
-        save_client_secret(client.store, profile.name, args.client_secret)
-    save_profile(profile)
+    _save_login(store, profile, tokens, args.client_secret, before, client)
     sys.stderr.write(
         f"Signed in; profile {profile.name!r} saved. Access token {_expiry(tokens, time.time())}.\n"
     )
     return 0
+
+
+def _profile_bytes(name: str) -> bytes | None:
+    from .profiles import profiles_dir
+
+    try:
+        return (profiles_dir() / f"{name}.toml").read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _save_login(
+    store: Any,
+    profile: Profile,
+    tokens: TokenSet,
+    secret: str | None,
+    before: bytes | None,
+    client: Client,
+) -> None:
+    """Replace the profile and its token set together, under the profile's lock.
+
+    A profile that names one server beside tokens of another would send the next
+    refresh token to the wrong server. So: under the store's lock for the profile,
+    a login that finished while this one waited (its profile, with a login id of its
+    own, replaced the one this login started from; a refresh meanwhile changes only
+    the tokens) wins: this one's tokens are revoked where the server can, and the
+    person is told; the profile is written to a
+    temporary file first, then the tokens are saved, then the profile is renamed
+    into place. A failure at any step leaves the previous login whole.
+    """
+    from pkceflow_core import StoreError
+
+    from .profiles import save_client_secret, stage_profile
+
+    with store.lock(profile.name):
+        if _profile_bytes(profile.name) != before:
+            with contextlib.suppress(Exception):
+                client.logout(revoke=True)  # best effort: these tokens are never used
+            raise StoreError(
+                f"another login to profile {profile.name!r} finished while this one waited"
+                " for the browser; it was kept, and this one's tokens were not saved (run"
+                " pkceflow login again to replace it)"
+            )
+        staged = stage_profile(profile)
+        try:
+            old_tokens = store.load(profile.name)
+            store.save(profile.name, tokens)
+            try:
+                if secret is not None:
+                    save_client_secret(store, profile.name, secret)
+                staged.commit()
+            except BaseException:
+                # Put the previous tokens back: the profile on disk still names them.
+                if old_tokens is None:
+                    store.delete(profile.name)
+                else:
+                    store.save(profile.name, old_tokens)
+                raise
+        finally:
+            staged.discard()
 
 
 def _client_secret(args: argparse.Namespace) -> str | None:

@@ -6,6 +6,7 @@ store, next to the tokens (see :func:`save_client_secret`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "Profile",
+    "StagedProfile",
     "list_profiles",
     "load_client_secret",
     "load_profile",
@@ -37,6 +39,7 @@ __all__ = [
     "save_client_secret",
     "save_profile",
     "server_settings",
+    "stage_profile",
 ]
 
 _VERSION = 1
@@ -71,6 +74,8 @@ class Profile:
     provider: str | None = None
     auth_method: str | None = None
     has_client_secret: bool = False
+    #: New at every login: a login that finds another one's id in the file lost a race.
+    login_id: str | None = None
 
     def server(self, quirks: Quirks | None = None) -> ServerMetadata:
         """The server metadata the profile keeps; UsageError if it has no endpoints."""
@@ -185,7 +190,7 @@ def load_profile(name: str) -> Profile | None:
 _STRINGS = {"client_id", "store", "redirect_host", "redirect_path"}
 _OPTIONAL_STRINGS = {
     "issuer", "auth_url", "token_url", "revocation_url", "userinfo_url", "jwks_uri",
-    "issuer_template", "provider", "auth_method",
+    "issuer_template", "provider", "auth_method", "login_id",
 }  # fmt: skip
 _FLAGS = {"iss_parameter_supported", "has_client_secret"}
 
@@ -251,3 +256,79 @@ def load_client_secret(store: TokenStore, name: str) -> str | None:
 def delete_client_secret(store: TokenStore, name: str) -> None:
     """Forget the client secret kept for ``name``."""
     store.delete(_secret_key(name))
+
+
+class StagedProfile:
+    """A profile written to a temporary file beside its place, not yet renamed into it.
+
+    :meth:`commit` renames it over the profile (atomic) and makes the rename
+    durable; :meth:`discard` removes the temporary file if it is still there.
+    """
+
+    def __init__(self, temporary: Path, path: Path) -> None:
+        self._temporary = temporary
+        self.path = path
+
+    def commit(self) -> None:
+        """Put the staged profile in place; StoreError naming the path if that fails."""
+        try:
+            os.replace(self._temporary, self.path)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot save the profile {self.path}: {exc.strerror or exc};"
+                " the previous login is unchanged"
+            ) from None
+        _fsync_folder(self.path.parent)
+
+    def discard(self) -> None:
+        """Remove the temporary file (after a failure, or when already committed)."""
+        with contextlib.suppress(OSError):
+            os.unlink(self._temporary)
+
+
+def stage_profile(profile: Profile) -> StagedProfile:
+    """Write ``profile`` to an exclusive temporary file in its folder, fsynced.
+
+    Nothing is replaced yet: a full or read-only disk is found here, before the
+    login's tokens are saved. StoreError names the path and the cause.
+    """
+    path = _path(profile.name)
+    folder = path.parent
+    temporary = folder / f".{profile.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        make_private_folders(folder)
+        fd = os.open(temporary, flags, 0o600)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot save the profile {path}: {exc.strerror or exc};"
+            " the previous login is unchanged"
+        ) from None
+    try:
+        try:
+            data = memoryview(profile.to_toml().encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise StoreError(
+            f"cannot save the profile {path}: {exc.strerror or exc};"
+            " the previous login is unchanged"
+        ) from None
+    return StagedProfile(temporary, path)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
