@@ -44,11 +44,13 @@ class FileStore:
 
     ``directory`` defaults to ``$PKCEFLOW_HOME/tokens`` or the user's data folder.
     A file that others can read, that is a symlink, or that belongs to another user
-    is refused with a StoreError saying how to fix it.
+    is refused with a StoreError saying how to fix it. ``lock_timeout`` (90 s) is
+    longer than the urllib3 transport lets a refresh take (about 60 s), so a waiter
+    outlasts a slow holder, and short enough that a stuck one is reported.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str] | None = None, *, lock_timeout: float = 60.0
+        self, directory: str | os.PathLike[str] | None = None, *, lock_timeout: float = 90.0
     ):
         self.directory = Path(directory) if directory is not None else data_dir() / "tokens"
         self._lock_timeout = lock_timeout
