@@ -20,15 +20,19 @@ from pkceflow_core import (
     Driver,
     HttpResponse,
     IdentityChangedError,
+    InvalidResponseError,
     LoginEndedError,
     LoginRequiredError,
     RefreshInDoubtError,
+    RestoreError,
     TemporarilyUnavailableError,
     TokenSet,
     TransportError,
     discover,
 )
 from pkceflow_core.driver import discover_with_lifetime
+from pkceflow_core.http import retry_after
+from pkceflow_core.token_response import parse_token_response
 from tests.core.fakes import (
     ISSUER,
     NOW,
@@ -270,7 +274,8 @@ def test_an_unanswered_refresh_marks_the_login_and_is_not_replayed_by_waiters() 
         driver.token(KEY)
 
     marked = store.load(KEY)
-    assert marked is not None and marked.unconfirmed_refresh_at == NOW
+    assert marked is not None
+    assert marked.unconfirmed_refresh_at == NOW
     assert marked.refresh_token == stale.refresh_token
     # The waiter: it loaded ``stale`` before the lock and finds the mark after it.
     with pytest.raises(RefreshInDoubtError, match="was not sent again"):
@@ -455,3 +460,103 @@ def test_the_events_hear_of_a_refresh_that_ended_a_login() -> None:
         make_driver(transport, store, FakeClock(), events=events).token(KEY)
 
     assert [name for name, _ in events.calls] == ["error"]
+
+
+def test_a_malformed_success_at_refresh_is_not_the_end_of_the_login() -> None:
+    stale = obtained(10, at=NOW - 10)
+    store = MemoryStore({KEY: stale})
+    transport = ScriptedTransport(HttpResponse(500, {}, b"oops"))
+
+    with pytest.raises(InvalidResponseError):
+        make_driver(transport, store, FakeClock()).token(KEY)
+
+    assert store.load(KEY) == stale
+
+
+def test_another_identity_without_a_new_refresh_token_revokes_the_access_token() -> None:
+    store = MemoryStore(
+        {KEY: TokenSet("access-1", expires_at=NOW - 1, id_token="id-1", refresh_token="refresh-1")}
+    )
+    # The server keeps the refresh token (none in the answer): the new set keeps it too.
+    transport = ScriptedTransport(
+        token_response("access-2", id_token="id-2"), HttpResponse(200), HttpResponse(200)
+    )
+    checker = IdTokenChecker(IdentityChangedError("another azp", claim="azp"))
+
+    with pytest.raises(IdentityChangedError):
+        make_driver(transport, store, FakeClock(), check_id_token=checker).token(KEY)
+
+    assert [form_of(r)["token"] for r in transport.requests[1:]] == ["refresh-1", "access-2"]
+
+
+def test_a_github_style_slow_down_with_status_200_is_temporary() -> None:
+    with pytest.raises(TemporarilyUnavailableError, match="slow_down"):
+        parse_token_response(error_response("slow_down", 200), now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 60.0),  # a minute after NOW below
+        ("Wed, 21 Oct 2015 07:26:00 GMT", 0.0),  # in the past
+        ("soon", None),
+        ("Wed, 99 Foo 2015 07:28:00 GMT", None),
+        ("86401", None),  # more than a day is not a retry
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_a_date(value: str, seconds: float | None) -> None:
+    now = 1445412420.0  # Wed, 21 Oct 2015 07:27:00 GMT
+
+    assert retry_after(HttpResponse(429, {"Retry-After": value}), now) == seconds
+
+
+def test_no_retry_after_is_none() -> None:
+    assert retry_after(HttpResponse(429), NOW) is None
+
+
+def test_a_temporary_refusal_with_an_http_date_counts_from_now() -> None:
+    response = HttpResponse(503, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, b"")
+
+    with pytest.raises(TemporarilyUnavailableError) as raised:
+        parse_token_response(response, now=1445412420.0)
+
+    assert raised.value.retry_after == 60.0
+    assert "try again in 60 s" in str(raised.value)
+
+
+def test_a_temporary_refusal_without_a_clock_has_no_wait() -> None:
+    from pkceflow_core.token_response import check_error_response
+
+    with pytest.raises(TemporarilyUnavailableError) as raised:
+        check_error_response(HttpResponse(429, {"Retry-After": "5"}, b""), what="x")
+
+    assert raised.value.retry_after is None
+
+
+def test_the_redirect_path_is_the_servers_own_only_without_iss() -> None:
+    with_iss = make_server(iss_supported=True)
+    without = make_server()
+    no_issuer = make_server(issuer=None)
+
+    assert with_iss.redirect_path() == "/callback"
+    assert without.redirect_path().startswith("/callback/")
+    assert len(without.redirect_path()) == len("/callback/") + 12
+    assert no_issuer.redirect_path() != without.redirect_path()
+    assert without.redirect_path("/cb/") == "/cb/" + without.redirect_path().rsplit("/", 1)[1]
+    assert make_server().redirect_path() == without.redirect_path()  # stable
+
+
+def test_stored_times_are_checked_on_restore() -> None:
+    base = obtained(60).to_dict()
+
+    for name in ("obtained_at", "unconfirmed_refresh_at"):
+        for bad in (True, "soon", float("inf"), 10**400):
+            with pytest.raises(RestoreError, match=name):
+                TokenSet.from_dict({**base, name: bad})
+
+    marked = attrs.evolve(obtained(60), unconfirmed_refresh_at=NOW)
+    assert TokenSet.from_json(marked.to_json()) == marked
+    assert marked.refresh_in_doubt(NOW)
+    assert not marked.refresh_in_doubt(NOW + 1)
