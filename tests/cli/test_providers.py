@@ -28,7 +28,7 @@ def test_providers_lists_the_installed_presets(cli: Cli) -> None:
 
     assert result.returncode == 0, result
     assert "github: GitHub" in result.stdout
-    assert "needs --client-secret" in result.stdout
+    assert "needs a client secret (--client-secret-file)" in result.stdout
     assert "microsoft: Microsoft Entra ID" in result.stdout
     assert "--template tenant (default tenant=common)" in result.stdout
 

@@ -581,7 +581,10 @@ def _provider_settings(
     settings: dict[str, Any] = {"provider": name, "template": values}
     fresh = saved is None or saved.provider != name
     if preset.client_secret_required and not args.client_secret and fresh:
-        raise _Usage(f"{preset.title} wants the client secret even with PKCE: --client-secret")
+        raise _Usage(
+            f"{preset.title} wants the client secret even with PKCE:"
+            " --client-secret-file PATH, or PKCEFLOW_CLIENT_SECRET"
+        )
     if "scope" not in changes and fresh:
         settings["scope"] = preset.default_scope
     defaults = {k: (v,) for k, v in preset.default_params.items()}
@@ -770,7 +773,7 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         needs = ", ".join(sorted(preset.placeholders))
         extra = []
         if preset.client_secret_required:
-            extra.append("needs --client-secret")
+            extra.append("needs a client secret (--client-secret-file)")
         if needs:
             defaults = ", ".join(f"{k}={v}" for k, v in sorted(preset.template_defaults.items()))
             extra.append(f"--template {needs}" + (f" (default {defaults})" if defaults else ""))
