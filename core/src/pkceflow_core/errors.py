@@ -45,6 +45,7 @@ __all__ = [
     "LoginRequiredError",
     "MetadataError",
     "MissingCodeError",
+    "MissingExtraError",
     "MissingIssuerError",
     "MissingStateError",
     "PkceflowError",
@@ -102,6 +103,20 @@ class UsageError(PkceflowError, ValueError):
 
 class FlowStateError(UsageError):
     """A flow step was called out of order, e.g. exchanging before a callback."""
+
+
+class MissingExtraError(UsageError, ImportError):
+    """A module needs packages of an extra that is not installed.
+
+    ``extra`` is the distribution's extra that brings them (``pkceflow-core[oidc]``),
+    ``name`` (as in ImportError) the module that could not be imported. It is an
+    ImportError too, so ``except ImportError`` around an optional import still works.
+    """
+
+    def __init__(self, message: str, *, extra: str, name: str) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.name = name
 
 
 class RestoreError(PkceflowError, ValueError):

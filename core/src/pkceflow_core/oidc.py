@@ -13,7 +13,9 @@ checks no claim; every claim is checked here against the ``now`` given, after th
 signature.
 
 This module needs PyJWT with cryptography (the ``oidc`` extra); ``import
-pkceflow_core`` does not import it.
+pkceflow_core`` does not import it. Without them, importing this module raises
+:class:`~pkceflow_core.errors.MissingExtraError` (an ImportError and a UsageError)
+naming ``pip install 'pkceflow-core[oidc]'``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
-import jwt
 
 from ._json import loads_object
 from .errors import (
@@ -46,10 +47,24 @@ from .errors import (
     InvalidResponseError,
     JwksError,
     MetadataError,
+    MissingExtraError,
     UsageError,
     printable,
 )
 from .metadata import ServerMetadata
+
+try:
+    import jwt
+    from jwt.algorithms import has_crypto as _has_crypto
+except ImportError:  # PyJWT is not installed
+    _has_crypto = False
+if not _has_crypto:  # no PyJWT, or PyJWT without cryptography (RSA, EC, EdDSA)
+    raise MissingExtraError(
+        "pkceflow_core.oidc (id_token validation) needs PyJWT with cryptography,"
+        " which the oidc extra installs: pip install 'pkceflow-core[oidc]'",
+        extra="pkceflow-core[oidc]",
+        name="jwt",
+    ) from None
 
 __all__ = [
     "ASYMMETRIC_ALGS",
