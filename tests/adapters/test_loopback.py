@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
@@ -11,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from pkceflow import AuthorizationError, CallbackTimeoutError, UsageError
+from pkceflow import AuthorizationError, CallbackError, CallbackTimeoutError, UsageError
 from pkceflow.loopback import LoopbackListener
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from pkceflow_core import CallbackReply
@@ -256,6 +257,7 @@ def test_after_the_wait_the_listening_socket_is_closed(listener: LoopbackListene
     waiting = wait_in_background(listener)
     assert http_get(listener.port, GOOD).status == 303
     waiting.result()
+    assert listener.wait_closed(WAIT)  # the result page was not asked for: linger passed
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT).close()
 
@@ -269,6 +271,7 @@ def test_after_the_wait_no_listener_thread_remains(make_listener: MakeListener) 
         assert http_get(listener.port, "/favicon.ico").status == 404
         assert http_get(listener.port, GOOD).status == 303
         waiting.result()
+        assert listener.wait_closed(WAIT)
         assert set(threading.enumerate()) <= before
     finally:
         for sock in idle:
@@ -418,3 +421,211 @@ def test_a_fed_callback_ends_the_wait_without_lingering_for_the_result_page(
     started = time.monotonic()
     waiting.result()
     assert time.monotonic() - started < 1.0
+
+
+# ------------------------------------------------------------- localhost: both loopback addresses
+
+
+def _bind_as_another_program(address: str, port: int) -> None:
+    """Try to take ``address:port`` the way a hostile local program would (reuse options on)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((address, port))
+        sock.listen()
+
+
+@pytest.mark.parametrize("port", ["free", "given"])
+def test_localhost_holds_the_port_on_127_0_0_1_and_on_ipv6_loopback(
+    make_listener: MakeListener, port: str
+) -> None:
+    # 14.7: with localhost bound on 127.0.0.1 alone, another user could listen on
+    # [::1]:<port>, where browsers try first, and receive the code and the state.
+    chosen = 0
+    if port == "given":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            chosen = probe.getsockname()[1]
+    listener = make_listener("localhost", chosen)
+    assert chosen in (0, listener.port)
+    for address in ("::1", "127.0.0.1"):
+        with pytest.raises(OSError) as taken:
+            _bind_as_another_program(address, listener.port)
+        assert taken.value.errno == errno.EADDRINUSE, address
+    assert listener.addresses == ["127.0.0.1", "::1"]
+
+
+def test_a_callback_on_ipv6_loopback_completes_a_localhost_wait(
+    make_listener: MakeListener,
+) -> None:
+    listener = make_listener("localhost")
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, "/callback?code=x&state=forged", host="::1").status == 400
+    assert http_get(listener.port, GOOD, host="::1").status == 303
+    waiting.result()
+    assert listener.wait_closed(WAIT)
+    for address in ("127.0.0.1", "::1"):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((address, listener.port), timeout=WAIT).close()
+
+
+class SendsTheRedirectToIpv6:
+    """A browser for which localhost is ::1: it takes the provider's redirect there."""
+
+    def __init__(self, provider: TestProvider) -> None:
+        self.provider = provider
+        self.delivered: Background[int] | None = None
+
+    def open(self, url: str) -> bool:
+        def deliver() -> int:
+            authorize = urlsplit(url)
+            sent = http_get(self.provider.port, f"{authorize.path}?{authorize.query}")
+            assert sent.status == 302, sent
+            callback = urlsplit(sent.headers["location"])
+            assert callback.hostname == "localhost"
+            assert callback.port is not None
+            return http_get(callback.port, f"{callback.path}?{callback.query}", host="::1").status
+
+        self.delivered = Background(deliver, name="test-ipv6-browser")
+        return True
+
+
+def test_a_localhost_login_whose_redirect_arrives_on_ipv6_loopback_completes(
+    provider: TestProvider, make_client: MakeClient
+) -> None:
+    browser = SendsTheRedirectToIpv6(provider)
+    client = make_client(browser=browser, redirect_host="localhost")
+    tokens = client.login()
+    assert browser.delivered is not None
+    assert browser.delivered.result() == 303
+    assert tokens.access_token in provider.active_tokens()
+
+
+def test_a_given_port_taken_on_ipv6_loopback_is_a_usage_error_naming_it(
+    make_listener: MakeListener,
+) -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("::1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"port {port} is already in use on ::1"):
+            LoopbackListener("localhost", port)
+        # Nothing is left bound on 127.0.0.1 by the attempt.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_an_ip_literal_host_binds_that_address_only(make_listener: MakeListener, host: str) -> None:
+    listener = make_listener(host)
+    assert listener.addresses == [host]
+
+
+# ------------------------------------------------------- the wait returns when the outcome is known
+
+
+class StopsAtTheResultPage:
+    """A browser that follows the provider to the redirect URI but not the listener's 303.
+
+    As a closed tab or a client that does not follow redirects would: the result page
+    is never asked for by it.
+    """
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.browser: HttpFollowingBrowser | None = None
+
+    def open(self, url: str) -> bool:
+        redirect_uri = dict(parse_qsl(urlsplit(url).query))["redirect_uri"]
+        self.browser = HttpFollowingBrowser(stop_at=[redirect_uri + "/done"])
+        opened = self.browser.open(url)
+        self.opened.set()
+        return opened
+
+    def result_page_address(self) -> str:
+        """Where the listener's 303 sent the browser, once it has answered the callback."""
+        assert self.opened.wait(WAIT)
+        assert self.browser is not None
+        self.browser.wait()
+        stopped = self.browser.stopped_at
+        assert stopped is not None, "the browser was never sent to the result page"
+        return stopped
+
+
+def test_login_returns_before_the_result_page_is_asked_for_and_it_is_served_afterwards(
+    provider: TestProvider, make_client: MakeClient
+) -> None:
+    # 14.13: the login used to return only once the browser had fetched the result
+    # page, or the 2 s linger had passed. This browser never fetches it by itself.
+    browser = StopsAtTheResultPage()
+    client = make_client(browser=browser)
+    login = Background(client.login, name="test-login")
+    page_address = browser.result_page_address()  # the 303 was answered: outcome decided
+    tokens = login.result()
+    # Only now is the page asked for: the listener still serves it, in the background.
+    page = urlsplit(page_address)
+    assert page.port is not None
+    answer = http_get(page.port, page.path)
+    assert answer.status == 200
+    assert "<title>Signed in</title>" in answer.text
+    assert tokens.access_token in provider.active_tokens()
+    # The thread that served it is a daemon (it never holds up the process's exit) and ends.
+    wait_until(lambda: not [t for t in threading.enumerate() if t.name == "pkceflow-result-page"])
+
+
+class MixUpCallback:
+    """Sends the listener a callback with this login's state but another server's ``iss``
+    (RFC 9207), and does not follow the 303."""
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.delivered: Background[str] | None = None
+
+    def open(self, url: str) -> bool:
+        def deliver() -> str:
+            query = dict(parse_qsl(urlsplit(url).query))
+            callback = urlsplit(query["redirect_uri"])
+            assert callback.port is not None
+            target = f"{callback.path}?code=c&state={query['state']}&iss=https://other.example"
+            reply = http_get(callback.port, target)
+            assert reply.status == 303
+            return f"http://127.0.0.1:{callback.port}{reply.headers['location']}"
+
+        self.delivered = Background(deliver, name="test-mix-up")
+        self.opened.set()
+        return True
+
+
+def test_a_refused_mix_up_callback_ends_the_login_before_the_result_page_is_asked_for(
+    provider: TestProvider, make_client: MakeClient
+) -> None:
+    browser = MixUpCallback()
+    client = make_client(browser=browser)
+    login = Background(client.login, name="test-login")
+    assert browser.opened.wait(WAIT)
+    assert browser.delivered is not None
+    page_address = browser.delivered.result()
+    assert isinstance(login.error(), CallbackError)
+    page = urlsplit(page_address)
+    assert page.port is not None
+    answer = http_get(page.port, page.path)
+    assert answer.status == 200
+    assert "<title>Sign-in failed</title>" in answer.text
+    assert client.stored() is None
+
+
+def test_the_result_page_thread_is_a_daemon_and_bounded_by_linger(
+    make_listener: MakeListener,
+) -> None:
+    listener = make_listener(linger=0.5)
+    waiting = wait_in_background(listener)
+    assert http_get(listener.port, GOOD).status == 303
+    waiting.result()
+    [thread] = [t for t in threading.enumerate() if t.name == "pkceflow-result-page"]
+    assert thread.daemon
+    listener.close()  # the caller's close leaves the page to be served
+    assert http_get(listener.port, "/callback/done").status == 200
+    assert listener.wait_closed(WAIT)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", listener.port), timeout=WAIT).close()

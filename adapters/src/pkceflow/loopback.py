@@ -5,10 +5,15 @@ matters here: the request line and headers are bounded in size and time, each
 connection has its own thread so a slow or idle client cannot hold up the real
 callback, connections beyond a cap push out the oldest, and everything closes
 when the login is over.
+
+For the host ``localhost`` it holds the port on both loopback addresses: browsers
+try ::1 first for that name, and a port held on 127.0.0.1 alone would leave ::1
+to any other local user, who would then receive the code and the state.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import html
@@ -17,6 +22,7 @@ import selectors
 import socket
 import threading
 import time
+import weakref
 
 from pkceflow_core import CallbackReply, CallbackTimeoutError, UsageError
 from pkceflow_core.endpoints import is_loopback_host
@@ -25,6 +31,21 @@ from pkceflow_core.ports import CallbackHandler
 __all__ = ["LoopbackListener", "render_page"]
 
 log = logging.getLogger("pkceflow.loopback")
+
+#: How many free ports are tried for ``localhost`` before giving up: the port the OS
+#: picks on 127.0.0.1 can already be taken on ::1 by another program.
+PORT_ATTEMPTS = 16
+
+# The errors that mean this machine has no IPv6 loopback at all (IPv6 disabled on
+# ``lo``, or no IPv6 in the kernel): nothing can listen on ::1, nobody else either.
+_NO_IPV6 = frozenset(
+    code
+    for code in (
+        getattr(errno, name, None)
+        for name in ("EADDRNOTAVAIL", "EAFNOSUPPORT", "EPROTONOSUPPORT", "EPFNOSUPPORT")
+    )
+    if code is not None
+)
 
 _REASONS = {
     200: "OK",
@@ -94,14 +115,28 @@ def _response(status: int, body: bytes = b"", *, location: str | None = None) ->
 class LoopbackListener:
     """Listens on a loopback address for the one redirect a login needs.
 
-    ``host`` is the redirect URI's host: 127.0.0.1 (default), ::1 or localhost
-    (RFC 8252 8.3 prefers the IP literals). ``port`` 0 lets the OS pick a free
-    port, which ``redirect_uri`` then names. ``bind_host`` binds another address
-    (a container whose browser is outside) while the URI keeps ``host``.
+    ``host`` is the redirect URI's host: 127.0.0.1 (default), ::1 or localhost.
+    RFC 8252 8.3 calls ``localhost`` NOT RECOMMENDED: the name is resolved, by
+    the browser, to either address, so the listener has to hold both. For
+    ``localhost`` it binds 127.0.0.1 and then ::1 on the same port (another
+    free port is tried, up to PORT_ATTEMPTS times, when the OS's pick on
+    127.0.0.1 is taken on ::1; a given port taken on either is a UsageError)
+    and serves callbacks from both. On a machine without an IPv6 loopback it
+    holds 127.0.0.1 alone and logs that it does: no program can listen on ::1
+    there, and a browser falls back to 127.0.0.1 when ::1 does not answer.
 
-    The socket is bound when the listener is made, so the redirect URI is known
+    ``port`` 0 lets the OS pick a free port, which ``redirect_uri`` then names.
+    ``bind_host`` binds that one address instead (a container whose browser is
+    outside) while the URI keeps ``host``.
+
+    The sockets are bound when the listener is made, so the redirect URI is known
     before the browser opens. Raises UsageError for a non-loopback ``host``, a
     bad path, or a port that cannot be bound (in use).
+
+    ``wait`` returns as soon as the outcome is decided. After a final callback
+    through the browser, the result page it is sent to is still served for up to
+    ``linger`` seconds by a daemon thread, which then closes the listener;
+    :meth:`close` leaves that thread to finish and :meth:`wait_closed` waits for it.
     """
 
     def __init__(
@@ -128,23 +163,18 @@ class LoopbackListener:
             log.warning(
                 "listening for the redirect on %s, which is not a loopback address", bind_host
             )
-        bind = (bind_host or ("127.0.0.1" if host == "localhost" else host)).strip("[]")
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        try:
-            self._sock = socket.create_server((bind, port), family=family, backlog=128)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UsageError(
-                    f"the redirect port {port} is already in use on {bind};"
-                    " choose another, or 0 for a free one"
-                ) from None
-            raise UsageError(f"cannot listen on {bind} port {port}: {exc.strerror}") from None
-        self._sock.setblocking(False)
+        if bind_host is None and host == "localhost":
+            self._socks = _listen_on_both_loopbacks(port)
+        else:
+            self._socks = [_listen((bind_host or host).strip("[]"), port)]
+        for sock in self._socks:
+            sock.setblocking(False)
         # Threads that finish the wait write a byte here, so it ends at once.
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._host = host
-        self._port: int = self._sock.getsockname()[1]
+        self._port: int = self._socks[0].getsockname()[1]
+        self._addresses = [str(sock.getsockname()[0]) for sock in self._socks]
         self._path = path
         self._done_path = path.rstrip("/") + "/done"
         self._request_timeout = request_timeout
@@ -163,6 +193,8 @@ class LoopbackListener:
         self._pending: list[str] = []
         self._handling = False
         self._closed = False
+        # The daemon thread that serves the result page after wait() has returned.
+        self._lingering: threading.Thread | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -175,13 +207,20 @@ class LoopbackListener:
         """The port bound."""
         return self._port
 
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses listened on: one, or 127.0.0.1 and ::1 for ``localhost``."""
+        return list(self._addresses)
+
     # -- waiting -------------------------------------------------------------------
 
     def wait(self, handle: CallbackHandler, *, timeout: float) -> None:
-        """Serve callbacks to ``handle`` until one is final; then close.
+        """Serve callbacks to ``handle`` until one is final.
 
-        Raises CallbackTimeoutError after ``timeout`` seconds (saying how many
-        callbacks were refused meanwhile). Ctrl-C stops it and closes the socket.
+        Returns as soon as the outcome is decided: the result page the browser is
+        sent to is served afterwards, in the background (see the class). Raises
+        CallbackTimeoutError after ``timeout`` seconds (saying how many callbacks
+        were refused meanwhile). Ctrl-C stops it and closes the sockets.
         """
         with self._lock:
             self._handle = handle
@@ -189,33 +228,75 @@ class LoopbackListener:
         for target in pending:  # pasted before the wait began
             self._dispatch(target, pasted=True)
         deadline = time.monotonic() + timeout
+        selector = selectors.DefaultSelector()
+        handed_over = False
         try:
-            with selectors.DefaultSelector() as selector:
-                selector.register(self._sock, selectors.EVENT_READ)
-                selector.register(self._wake_r, selectors.EVENT_READ)
-                while not self._done.is_set():
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 and not self._handling:
-                        raise self._timeout_error(timeout)
-                    # A callback being handled (its code exchange under way) arrived
-                    # in time: its outcome is awaited whatever the deadline.
-                    self._serve_ready(selector, min(max(remaining, 0.05), 1.0))
-                # Serve the result page the browser is sent to, then stop.
-                until = time.monotonic() + self._linger
-                while not self._page_served.is_set() and time.monotonic() < until:
-                    self._serve_ready(selector, until - time.monotonic())
+            for sock in self._socks:
+                selector.register(sock, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._done.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 and not self._handling:
+                    raise self._timeout_error(timeout)
+                # A callback being handled (its code exchange under way) arrived
+                # in time: its outcome is awaited whatever the deadline.
+                self._serve_ready(selector, min(max(remaining, 0.05), 1.0))
             if self._failure is not None:
                 raise self._failure
+            if not self._page_served.is_set() and self._linger > 0:
+                # The outcome is known: the caller goes on while a daemon thread
+                # answers the browser's request for the result page, then closes.
+                thread = threading.Thread(
+                    target=self._serve_result_page,
+                    args=(selector,),
+                    name="pkceflow-result-page",
+                    daemon=True,
+                )
+                thread.start()
+                self._lingering = thread
+                _PAGES.add(thread)
+                handed_over = True
         finally:
-            self.close()
+            if not handed_over:
+                selector.close()
+                self._shutdown()
+
+    def _serve_result_page(self, selector: selectors.BaseSelector) -> None:
+        try:
+            self._serve_result_page_until_linger(selector)
+        finally:
+            _PAGES.discard(threading.current_thread())
+
+    def _serve_result_page_until_linger(self, selector: selectors.BaseSelector) -> None:
+        try:
+            until = time.monotonic() + self._linger
+            while not self._page_served.is_set() and time.monotonic() < until:
+                self._serve_ready(selector, until - time.monotonic())
+        except OSError:  # a socket failing under the selector: the page is lost, nothing else
+            log.debug("serving the result page failed", exc_info=True)
+        finally:
+            selector.close()
+            self._shutdown()
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the result page is out (or ``linger`` passed) and all is closed.
+
+        True when the listener is closed by then. Never needed for correctness:
+        the thread serving the page is a daemon and bounded by ``linger``.
+        """
+        thread = self._lingering
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return self._closed
 
     def _serve_ready(self, selector: selectors.BaseSelector, timeout: float) -> None:
         for key, _ in selector.select(max(timeout, 0.0)):
-            if key.fileobj is self._sock:
-                self._accept()
-            else:
+            if key.fileobj is self._wake_r:
                 with contextlib.suppress(OSError):
                     self._wake_r.recv(4096)
+            else:
+                self._accept(key.fileobj)  # type: ignore[arg-type]
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -268,9 +349,9 @@ class LoopbackListener:
 
     # -- connections -----------------------------------------------------------------
 
-    def _accept(self) -> None:
+    def _accept(self, listening: socket.socket) -> None:
         try:
-            conn, _ = self._sock.accept()
+            conn, _ = listening.accept()
         except (BlockingIOError, InterruptedError):
             return
         conn.setblocking(True)
@@ -356,11 +437,22 @@ class LoopbackListener:
         return _response(400, render_page(False, reply.message))
 
     def close(self) -> None:
-        """Stop listening, drop every open connection and wait for their threads."""
-        if self._closed:
+        """Stop listening, drop every open connection and wait for their threads.
+
+        While the result page is still being served after a final callback, that
+        thread closes the listener itself, at most ``linger`` seconds later.
+        """
+        if self._lingering is not None:
             return
-        self._closed = True
-        self._sock.close()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        with self._conn_lock:
+            if self._closed:
+                return
+            self._closed = True
+        for sock in self._socks:
+            sock.close()
         self._wake_r.close()
         self._wake_w.close()
         with self._conn_lock:
@@ -378,7 +470,83 @@ class LoopbackListener:
         self.close()
 
 
+def _listen(address: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``address``; UsageError naming the port when it cannot be."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        return socket.create_server((address, port), family=family, backlog=128)
+    except OSError as exc:
+        raise _bind_error(exc, address, port) from None
+
+
+def _bind_error(exc: OSError, address: str, port: int) -> UsageError:
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(
+            f"the redirect port {port} is already in use on {address};"
+            " choose another, or 0 for a free one"
+        )
+    return UsageError(f"cannot listen on {address} port {port}: {exc.strerror}")
+
+
+def _listen_on_both_loopbacks(port: int) -> list[socket.socket]:
+    """127.0.0.1 and ::1 on one port, for a redirect URI naming ``localhost``.
+
+    With ``port`` 0 the OS picks it on 127.0.0.1. When another program holds that
+    one on ::1, the pick is kept bound (so that the OS picks another) and another
+    is tried, PORT_ATTEMPTS in all; the ones passed over are released at the end.
+    """
+    passed_over: list[socket.socket] = []
+    try:
+        for _ in range(PORT_ATTEMPTS if port == 0 else 1):
+            try:
+                first = _listen("127.0.0.1", port)
+            except UsageError:
+                if port == 0 and passed_over:
+                    break  # no free port left to pick
+                raise
+            chosen = first.getsockname()[1]
+            try:
+                second = socket.create_server(("::1", chosen), family=socket.AF_INET6, backlog=128)
+            except OSError as exc:
+                if exc.errno in _NO_IPV6:
+                    log.info(
+                        "this machine has no IPv6 loopback (%s): the redirect to localhost"
+                        " is awaited on 127.0.0.1 alone; no other program can listen on ::1",
+                        exc.strerror,
+                    )
+                    return [first]
+                if exc.errno == errno.EADDRINUSE and port == 0:
+                    passed_over.append(first)
+                    continue
+                first.close()
+                raise _bind_error(exc, "::1", chosen) from None
+            return [first, second]
+    finally:
+        for sock in passed_over:
+            sock.close()
+    raise UsageError(
+        f"found no port free on both 127.0.0.1 and ::1 in {len(passed_over)} tries;"
+        " use the redirect host 127.0.0.1 or a given port"
+    )
+
+
 def _shut(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
     conn.close()
+
+
+#: Result pages still being served after wait() returned.
+_PAGES: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_result_pages() -> None:
+    """At exit, let each result page still pending go out (each is bounded by linger).
+
+    ``login()`` returns as soon as the outcome is known; a command-line program then
+    prints and exits at once, which would kill the daemon thread before the browser
+    got its page. Exiting waits for those pages, and only for them.
+    """
+    for thread in list(_PAGES):
+        thread.join()

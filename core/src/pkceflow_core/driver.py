@@ -21,6 +21,7 @@ from .client_auth import ClientConfig
 from .errors import (
     AuthorizationError,
     CallbackError,
+    CallbackTimeoutError,
     IdentityChangedError,
     IdTokenError,
     InvalidResponseError,
@@ -32,6 +33,7 @@ from .errors import (
     StoreError,
     TokenError,
     TransportError,
+    printable,
 )
 from .flow import AuthorizationCodeFlow, FlowState
 from .http import HttpRequest, HttpResponse, freshness_lifetime
@@ -63,6 +65,35 @@ _STRAY = (
     "This request does not belong to the sign-in in progress and was ignored. "
     "If you started a sign-in, finish it in the tab the application opened."
 )
+#: How much of the authorization URL a timeout message shows.
+_URL_SHOWN = 1000
+
+
+def _explained_timeout(
+    exc: CallbackTimeoutError, timeout: float, client_id: str, redirect_uri: str, url: str
+) -> CallbackTimeoutError:
+    """A listener's timeout, with what usually causes it and where the browser was sent.
+
+    A server that does not know the client id or the redirect URI shows its own
+    error page and must not redirect (RFC 6749 4.1.2.1), so no callback comes. The
+    authorization URL is shown (printable, bounded): it holds no secret, and its
+    state and challenge are worthless once the flow is dead.
+    """
+    if exc.rejected:
+        head = (
+            f"no valid callback arrived within {timeout:g} s; {exc.rejected} request(s) to"
+            " the redirect URI were refused (wrong or missing state)"
+        )
+    else:
+        head = f"no callback arrived within {timeout:g} s"
+    return CallbackTimeoutError(
+        f"{head}. Likely causes: the authorization server does not know the client id"
+        f" {printable(client_id, 200)!r}, or the redirect URI {printable(redirect_uri, 300)}"
+        " is not registered for it (the server then shows its own error page and never"
+        " redirects back); or the browser tab was closed, or the sign-in refused, without"
+        f" the server redirecting. The browser was sent to {printable(url, _URL_SHOWN)}",
+        rejected=exc.rejected,
+    )
 
 
 def discover(
@@ -210,7 +241,12 @@ class Driver:
         self.events.authorization_url(flow.authorization_url)
         try:
             browser.open(flow.authorization_url)
-            listener.wait(handle, timeout=timeout)
+            try:
+                listener.wait(handle, timeout=timeout)
+            except CallbackTimeoutError as exc:
+                raise _explained_timeout(
+                    exc, timeout, self.client.client_id, flow.redirect_uri, flow.authorization_url
+                ) from None
             if outcome.error is not None:
                 raise outcome.error
             tokens = outcome.tokens
@@ -418,10 +454,10 @@ class Driver:
     def _revoke_quietly(self, tokens: TokenSet) -> None:
         if self.server.revocation_endpoint is None:
             return
+        pairs = ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token"))
         with contextlib.suppress(PkceflowError):
-            if tokens.refresh_token is not None:
-                self._revoke(tokens.refresh_token, "refresh_token")
-            self._revoke(tokens.access_token, "access_token")
+            for token, hint in [(token, hint) for token, hint in pairs if token is not None]:
+                self._revoke(token, hint)
 
     def logout(self, key: str, *, revoke: bool = True) -> bool:
         """Forget the stored login; revoke its tokens first where the server can (RFC 7009).
