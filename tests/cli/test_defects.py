@@ -8,6 +8,7 @@ answer the way the real server did.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -343,3 +344,108 @@ def test_27_4_a_read_only_profiles_folder_leaves_the_previous_login_whole(
     assert not [p.name for p in cli.home.rglob("*.tmp")]
     assert second_provider.count("token") == 1  # the server did issue tokens
     assert cli.token() == seeded.access_token  # and the old login still works
+
+
+# -- 14.5, 14.10: profiles and token files only this user controls ------------------------
+
+
+def _plant(cli: Cli, target: str, how: str) -> None:
+    path = cli.profile_path() if target == "profile" else cli.token_path()
+    if how == "symlink":
+        real = path.with_name("real-" + path.name)
+        path.rename(real)
+        path.symlink_to(real)
+    elif how == "fifo":
+        path.unlink()
+        os.mkfifo(path, 0o600)
+    elif how == "other-owner":
+        os.chown(path, 65534, 65534)
+    elif how == "group-writable":
+        path.chmod(0o620)
+    elif how == "folder-writable":
+        path.parent.chmod(0o770)
+
+
+@pytest.mark.parametrize("target", ["profile", "tokens"])
+@pytest.mark.parametrize(
+    "how", ["symlink", "fifo", "other-owner", "group-writable", "folder-writable"]
+)
+@pytest.mark.parametrize("command", ["token", "refresh"])
+def test_14_5_and_14_10_an_untrustworthy_file_is_refused_without_blocking(
+    cli: Cli, provider: TestProvider, target: str, how: str, command: str
+) -> None:
+    if how == "other-owner" and os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    cli.seed(provider)
+    _plant(cli, target, how)
+    started = time.monotonic()
+
+    result = cli.run(command, "--profile", "work", timeout=15)
+
+    assert time.monotonic() - started < 10  # a FIFO never hangs it
+    assert result.returncode in (1, 2), result
+    assert result.stdout == ""  # no token printed
+    assert result.stderr.startswith("pkceflow: error: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert _refreshes(provider) == 0  # nothing sent where an untrusted profile says
+    fix = {"symlink": "symlink", "fifo": "not a regular file", "other-owner": "another user"}
+    fix |= {"group-writable": "chmod 600", "folder-writable": "chmod 700"}
+    assert fix[how] in result.stderr
+
+
+# -- 14.11: secrets and token sets in separate namespaces --------------------------------
+
+
+def test_14_11_a_profile_named_like_a_secret_key_cannot_reach_the_secret(
+    cli: Cli, provider: TestProvider
+) -> None:
+    cli.seed(provider, client_id=CONFIDENTIAL_CLIENT_ID, client_secret=CONFIDENTIAL_CLIENT_SECRET)
+    other = cli.seed(provider, profile="work.client-secret")
+
+    cli.run("logout", "--profile", "work.client-secret", "--no-revoke").ok()
+
+    from pkceflow.file_store import FileStore
+    from pkceflow.profiles import load_client_secret
+
+    store = FileStore(cli.home / "tokens")
+    assert load_client_secret(store, "work") == CONFIDENTIAL_CLIENT_SECRET
+    assert cli.stored("work") is not None
+    assert cli.stored("work.client-secret") is None
+    assert other.access_token in provider.active_tokens()
+    cli.run("refresh", "--profile", "work").ok()  # the secret still authenticates
+
+
+def test_14_11_a_secret_kept_under_the_old_key_moves_to_its_namespace(
+    cli: Cli, provider: TestProvider
+) -> None:
+    from pkceflow.file_store import FileStore
+    from pkceflow.profiles import load_client_secret
+    from pkceflow_core import TokenSet
+
+    store = FileStore(cli.home / "tokens")
+    store.save("work.client-secret", TokenSet("s3cret", token_type="client-secret"))
+    store.save("other.client-secret", TokenSet("a-login", token_type="Bearer"))
+
+    assert load_client_secret(store, "work") == "s3cret"
+    assert store.load("work.client-secret") is None
+    assert load_client_secret(store, "other") is None  # a profile's login is not a secret
+    assert store.load("other.client-secret") is not None
+
+
+# -- 27.8: filesystem errors, in one line that names the path and the cause ---------------
+
+
+@pytest.mark.parametrize("command", ["status", "token", "refresh", "logout", "login"])
+def test_27_8_a_very_long_home_is_one_line_naming_the_path_and_the_cause(
+    cli: Cli, command: str
+) -> None:
+    home = "/tmp/" + "a/" * 2100  # longer than PATH_MAX
+
+    result = cli.run(command, "--profile", "work", env={"PKCEFLOW_HOME": home})
+
+    assert result.returncode in (1, 2), result
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "unexpected" not in result.stderr
+    assert "File name too long" in result.stderr
+    assert "/tmp/a/a/" in result.stderr

@@ -106,7 +106,7 @@ def test_the_profile_holds_no_secret_and_login_again_reuses_it(
     assert CONFIDENTIAL_CLIENT_SECRET not in saved
     assert _profile(cli)["has_client_secret"] is True
     holding = [p for p in cli.files() if CONFIDENTIAL_CLIENT_SECRET in p.read_text("utf-8")]
-    assert holding == [cli.home / "tokens" / "work.client-secret.json"]
+    assert holding == [cli.home / "tokens" / "client-secret@work.json"]
     first = cli.stored()
     assert first is not None
 

@@ -338,7 +338,7 @@ def test_a_cli_session_with_debug_leaks_no_secret_even_to_a_reflecting_server(
     run("token after a refresh", "token", "--profile", PROFILE, "--min-ttl", "99999", stdout=False)
     # The client secret is kept in the store too, as the "access token" of its own key.
     stored = [p.read_text("utf-8") for p in sorted((home / "tokens").glob(f"{PROFILE}.json"))]
-    kept_secret = json.loads((home / "tokens" / f"{PROFILE}.client-secret.json").read_text())
+    kept_secret = json.loads((home / "tokens" / f"client-secret@{PROFILE}.json").read_text())
     assert kept_secret["access_token"] == SECRET
     profiles = {
         f"profile {p.name}": p.read_text("utf-8") for p in sorted((home / "profiles").iterdir())

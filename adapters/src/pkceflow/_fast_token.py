@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import sys
 import time
 from collections.abc import Sequence
 
-from .paths import folders
+from .paths import UnsafeFileError, folders, read_private
 
 _VERSION = 1
 _PROFILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # as FileStore's keys
@@ -57,30 +56,22 @@ def _store_is_file(path: str) -> bool:
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     try:
-        with open(path, "rb") as file:
-            profile = tomllib.load(file)
-    except (OSError, ValueError):
+        raw = read_private(path, secret=False)
+        profile = tomllib.loads(raw.decode("utf-8")) if raw is not None else None
+    except (UnsafeFileError, ValueError):
         return False
-    return bool(profile.get("version") == _VERSION and profile.get("store", "file") == "file")
+    return bool(
+        isinstance(profile, dict)
+        and profile.get("version") == _VERSION
+        and profile.get("store", "file") == "file"
+    )
 
 
 def _read_private(path: str) -> bytes | None:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or info.st_mode & 0o077
-            or info.st_size > 1 << 20
-        ):
-            return None
-        return os.read(fd, (1 << 20) + 1)
-    finally:
-        os.close(fd)
+        return read_private(path, secret=True)
+    except UnsafeFileError:
+        return None  # the full command reports it
 
 
 def fast_token(argv: Sequence[str]) -> int | None:

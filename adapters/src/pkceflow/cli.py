@@ -251,6 +251,12 @@ def _report(exc: Exception, *, debug: bool) -> int:
         if isinstance(exc.__cause__, TokenError):
             # e.g. a refused refresh: keep the server's error and description.
             text += f"; the server said: {exc.__cause__}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        # A filesystem error nothing below turned into a pkceflow error: say where.
+        from .paths import shown
+
+        where = f" {shown(exc.filename)}" if exc.filename is not None else ""
+        text = f"cannot use{where}: {exc.strerror}"
     else:
         text = f"unexpected {type(exc).__name__}" + ("" if debug else " (run with --debug)")
     # A timeout names the authorization URL, which is longer than any other message.

@@ -20,23 +20,37 @@ from pathlib import Path
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
-from .paths import data_dir, make_private_folders
+from .paths import UnsafeFileError, data_dir, make_private_folders, read_private
 
-__all__ = ["FileStore", "check_key"]
+__all__ = ["SECRET_NAMESPACE", "FileStore", "check_key", "check_profile_name"]
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+#: Store keys of client secrets are ``client-secret/<profile>``: no profile name holds
+#: a ``/``, so no profile can reach another's secret, nor a secret its tokens.
+SECRET_NAMESPACE = "client-secret/"
 _MAX_FILE = 1 << 20
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a safe profile name (letters, digits, ``._-``), else StoreError."""
-    if not _KEY.match(key):
+def check_profile_name(name: str) -> str:
+    """Return ``name`` if it is a safe profile name (letters, digits, ``._-``), else StoreError."""
+    if not _KEY.match(name):
         raise StoreError(
-            f"{key!r} is not a valid profile name: use 1-64 letters, digits, '.', '_' or '-'"
+            f"{name!r} is not a valid profile name: use 1-64 letters, digits, '.', '_' or '-'"
         )
+    return name
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a store key: a profile name, or one in SECRET_NAMESPACE."""
+    check_profile_name(key.removeprefix(SECRET_NAMESPACE))
     return key
+
+
+def _file_stem(key: str) -> str:
+    # "@" is in no profile name: a secret's files can never be a profile's.
+    return check_key(key).replace("/", "@")
 
 
 class FileStore:
@@ -60,7 +74,7 @@ class FileStore:
 
     def path(self, key: str) -> Path:
         """The file that holds ``key``'s token set."""
-        return self.directory / f"{check_key(key)}.json"
+        return self.directory / f"{_file_stem(key)}.json"
 
     def _ensure_directory(self) -> None:
         try:
@@ -84,27 +98,11 @@ class FileStore:
         """Read ``key``'s token set; None when there is none. StoreError if unusable."""
         path = self.path(key)
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
-        except FileNotFoundError:
+            data = read_private(str(path), secret=True, limit=_MAX_FILE)
+        except UnsafeFileError as exc:
+            raise StoreError(str(exc)) from None
+        if data is None:
             return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise StoreError(f"{path} is a symlink; refusing to follow it") from None
-            raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise StoreError(f"{path} is not a regular file")
-            if info.st_uid != os.getuid():
-                raise StoreError(f"{path} belongs to another user; refusing to use it")
-            if info.st_mode & 0o077:
-                raise StoreError(
-                    f"{path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o});"
-                    f" fix it with: chmod 600 {path}"
-                )
-            data = _read_all(fd)
-        finally:
-            os.close(fd)
         try:
             return TokenSet.from_json(data)
         except RestoreError as exc:
@@ -142,7 +140,7 @@ class FileStore:
         self._ensure_directory()
         path = self.path(key)
         data = tokens.to_json().encode("utf-8")
-        tmp = self.directory / f".{key}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        tmp = self.directory / f".{_file_stem(key)}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
             try:
@@ -162,7 +160,8 @@ class FileStore:
         # Called holding the lock, so no writer of ``key`` is at work: its temporary
         # files were left by one that died before renaming (kill -9, power loss).
         # They hold tokens, so they do not stay.
-        pattern = re.compile(rf"\.{re.escape(key)}\.[0-9]+\.[0-9a-f]{{8}}\.tmp\Z")
+        stem = re.escape(_file_stem(key))
+        pattern = re.compile(rf"\.{stem}\.[0-9]+\.[0-9a-f]{{8}}\.tmp\Z")
         try:
             names = os.listdir(self.directory)
         except OSError:
@@ -197,7 +196,7 @@ class FileStore:
                     return
                 self._ensure_directory()
                 file_lock = filelock.FileLock(
-                    str(self.directory / f"{key}.lock"),
+                    str(self.directory / f"{_file_stem(key)}.lock"),
                     timeout=self._lock_timeout,
                     mode=0o600,
                     thread_local=False,
@@ -219,7 +218,7 @@ class FileStore:
                         else exc.strerror or str(exc)
                     )
                     raise StoreError(
-                        f"cannot lock {self.directory / f'{key}.lock'}: {reason}"
+                        f"cannot lock {self.directory / f'{_file_stem(key)}.lock'}: {reason}"
                     ) from None
                 try:
                     self._remove_stale_temporaries(key)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 
 # pathlib is imported where a Path is made: ``pkceflow token``'s fast path reads
 # these folders as strings and does not pay for it.
@@ -11,7 +13,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["config_dir", "data_dir", "folders", "make_private_folders"]
+__all__ = [
+    "UnsafeFileError",
+    "config_dir",
+    "data_dir",
+    "folders",
+    "make_private_folders",
+    "read_private",
+    "shown",
+]
 
 
 def folders() -> tuple[str, str]:
@@ -60,3 +70,81 @@ def make_private_folders(directory: Path) -> None:
     for folder in reversed(missing):
         with contextlib.suppress(FileExistsError):
             folder.mkdir(mode=0o700)
+
+
+class UnsafeFileError(Exception):
+    """A file pkceflow trusts cannot be trusted or read; the message names the fix."""
+
+
+def shown(path: object, limit: int = 160) -> str:
+    """``path`` for a one-line message: a very long one keeps its two ends."""
+    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return f"{text[:half]}\u2026{text[-half:]}"
+
+
+_READ_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
+)
+
+
+def _check_folder(folder: str) -> None:
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise UnsafeFileError(f"cannot use {shown(folder)}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeFileError(f"{folder} is not a folder (a symlink or a file is in the way)")
+    if info.st_uid != os.getuid():
+        raise UnsafeFileError(f"{folder} belongs to another user; refusing to use it")
+    if info.st_mode & 0o022:
+        raise UnsafeFileError(
+            f"other users can write in {folder} (mode {stat.S_IMODE(info.st_mode):o});"
+            f" fix it with: chmod 700 {folder}"
+        )
+
+
+def read_private(path: str, *, secret: bool, limit: int = 1 << 20) -> bytes | None:
+    """The bytes of ``path`` if only this user controls it; None when it does not exist.
+
+    Refused, with UnsafeFileError naming the fix: a symlink, anything but a regular
+    file (a FIFO is opened without blocking, then refused), a file of another user,
+    one others can write (or, with ``secret``, read), a file in a folder others can
+    write in or that belongs to another user, and a file over ``limit`` bytes. The
+    token store, profiles and the ``pkceflow token`` fast path all read through here:
+    a profile names the token endpoint, where refresh tokens and secrets are sent,
+    so it is trusted no more than the tokens are.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(f"{path} is a symlink; refusing to follow it") from None
+        raise UnsafeFileError(f"cannot read {shown(path)}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError(f"{path} is not a regular file; remove it")
+        if info.st_uid != os.getuid():
+            raise UnsafeFileError(f"{path} belongs to another user; refusing to use it")
+        if info.st_mode & (0o077 if secret else 0o022):
+            raise UnsafeFileError(
+                f"{path} can be {'read' if secret else 'changed'} by other users"
+                f" (mode {stat.S_IMODE(info.st_mode):o}); fix it with: chmod 600 {path}"
+            )
+        _check_folder(os.path.dirname(path) or ".")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 65536):
+            size += len(chunk)
+            if size > limit:
+                raise UnsafeFileError(f"{path} is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UnsafeFileError(f"cannot read {shown(path)}: {exc.strerror}") from None
+    finally:
+        os.close(fd)

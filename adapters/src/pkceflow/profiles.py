@@ -18,8 +18,8 @@ import attrs
 
 from pkceflow_core import Quirks, ServerMetadata, StoreError, TokenSet, UsageError
 
-from .file_store import check_key
-from .paths import config_dir, make_private_folders
+from .file_store import SECRET_NAMESPACE, check_profile_name
+from .paths import UnsafeFileError, config_dir, make_private_folders, read_private
 
 if TYPE_CHECKING:
     from pkceflow_core.ports import TokenStore
@@ -143,7 +143,7 @@ def _toml_value(value: Any) -> str:
 
 def _path(name: str) -> Path:
     try:
-        check_key(name)
+        check_profile_name(name)
     except StoreError:
         raise UsageError(
             f"{name!r} is not a valid profile name: use letters, digits, '.', '_' or '-'"
@@ -152,29 +152,28 @@ def _path(name: str) -> Path:
 
 
 def save_profile(profile: Profile) -> Path:
-    """Write ``profile`` atomically (0600 in a 0700 folder); return its path."""
-    path = _path(profile.name)
-    folder = path.parent
-    make_private_folders(folder)
-    tmp = folder / f".{profile.name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write ``profile`` atomically (0600 in a 0700 folder, an exclusive temporary file
+    of an unpredictable name, fsynced, renamed); return its path."""
+    staged = stage_profile(profile)
     try:
-        os.write(fd, profile.to_toml().encode("utf-8"))
-        os.fsync(fd)
+        staged.commit()
     finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return path
+        staged.discard()
+    return staged.path
 
 
 def load_profile(name: str) -> Profile | None:
     """Read the profile called ``name``; None when there is none. UsageError if broken."""
     path = _path(name)
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+        raw = read_private(str(path), secret=False)
+    except UnsafeFileError as exc:
+        raise UsageError(f"the profile {name!r}: {exc}") from None
+    if raw is None:
         return None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read the profile {path}: {exc}") from None
     if data.pop("version", None) != _VERSION:
         raise UsageError(f"the profile {path} was written by another pkceflow version")
@@ -236,20 +235,38 @@ def list_profiles() -> Iterator[Profile]:
 
 # A client secret lives in the token store, never in the profile file: the store
 # is the place built to keep secrets (0600 files, or the OS keychain). It is kept
-# under its own key as a TokenSet whose access_token holds the secret, so every
-# store, a plugin's included, can keep it without a new port.
+# under a key of its own namespace (``client-secret/<profile>``, which no profile
+# name can spell) as a TokenSet whose access_token holds the secret, so every store,
+# a plugin's included, can keep it without a new port.
+_SECRET_TYPE = "client-secret"
+
+
 def _secret_key(name: str) -> str:
-    return f"{name}.client-secret"
+    return SECRET_NAMESPACE + name
 
 
 def save_client_secret(store: TokenStore, name: str, secret: str) -> None:
     """Keep the client secret of profile ``name`` in ``store``."""
-    store.save(_secret_key(name), TokenSet(access_token=secret, token_type="client-secret"))
+    store.save(_secret_key(name), TokenSet(access_token=secret, token_type=_SECRET_TYPE))
 
 
 def load_client_secret(store: TokenStore, name: str) -> str | None:
-    """The client secret kept for ``name``, or None."""
+    """The client secret kept for ``name``, or None.
+
+    A secret kept by an earlier pkceflow under ``<profile>.client-secret`` (a key a
+    profile could also have) is moved to its namespace on first read, only when what
+    is stored there is a client secret, not a profile's token set.
+    """
     kept = store.load(_secret_key(name))
+    if kept is None:
+        legacy = f"{name}.client-secret"
+        with contextlib.suppress(StoreError):  # a name too long to have a legacy key
+            kept = store.load(legacy)
+            if kept is not None and kept.token_type == _SECRET_TYPE:
+                store.save(_secret_key(name), kept)
+                store.delete(legacy)
+            else:
+                kept = None
     return None if kept is None else kept.access_token
 
 
