@@ -355,7 +355,7 @@ def test_kill_9_amid_library_processes_never_corrupts_the_store_and_loses_only_t
             assert not errors, errors
             continue
         assert set(codes) <= {0, -signal.SIGKILL}, codes
-        assert all(line.startswith("LoginRequiredError: ") for line in errors), errors
+        assert all(line.startswith("LoginEndedError: ") for line in errors), errors
         tally.lost += 1
         tally.orphans += len(orphans)
         tally.refusals += len(errors)

@@ -811,10 +811,10 @@ def test_a_refresh_whose_id_token_has_a_moved_auth_time_keeps_the_login(
 
 
 def test_the_verifier_names_the_claim_that_differs(provider: TestProvider) -> None:
-    server = Client.from_issuer(provider.issuer, PUBLIC_CLIENT_ID).server
-    verifier = IdTokenVerifier(
-        server, ClientConfig(PUBLIC_CLIENT_ID), Urllib3Transport(timeout=10.0), clock=time.time
-    )
+    with Client.from_issuer(provider.issuer, PUBLIC_CLIENT_ID) as discovered:
+        server = discovered.server
+    transport = Urllib3Transport(timeout=10.0)
+    verifier = IdTokenVerifier(server, ClientConfig(PUBLIC_CLIENT_ID), transport, clock=time.time)
     issued = provider.issue_tokens(user="alice", scope="openid")
     other = provider.issue_tokens(user="bob", scope="openid")
 
@@ -825,5 +825,6 @@ def test_the_verifier_names_the_claim_that_differs(provider: TestProvider) -> No
             TokenSet(issued["access_token"], id_token=issued["id_token"]),
         )
 
+    transport.close()
     assert caught.value.claim == "sub"
     assert "another sub" in str(caught.value)
