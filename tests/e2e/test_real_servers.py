@@ -24,8 +24,11 @@ from pkceflow.file_store import FileStore
 from pkceflow.plugins import make_plugin_manager
 from pkceflow_core import (
     AuthorizationCodeFlow,
+    AuthorizationError,
+    CallbackTimeoutError,
     ClientConfig,
     LoginEndedError,
+    MissingIssuerError,
     PkceflowError,
     TokenSet,
     discover,
@@ -51,17 +54,18 @@ def server(request: pytest.FixtureRequest) -> Iterator[RealServer]:
 class SignInBrowser:
     """A BrowserLauncher: the server's own sign-in, then the redirect to pkceflow."""
 
-    def __init__(self, server: RealServer) -> None:
+    def __init__(self, server: RealServer, outcome: str = "allow") -> None:
         self._server = server
+        self._outcome = outcome
         self._threads: list[threading.Thread] = []
         self.errors: list[BaseException] = []
 
     def open(self, url: str) -> bool:
         def run() -> None:
             try:
-                landed = self._server.sign_in(url)
-                assert landed is not None
-                deliver_redirect(landed)
+                landed = self._server.sign_in(url, outcome=self._outcome)  # type: ignore[arg-type]
+                if landed is not None:
+                    deliver_redirect(landed)
             except BaseException as exc:  # reported by join()
                 self.errors.append(exc)
 
@@ -83,10 +87,18 @@ def _issuer(server: RealServer, client: RegisteredClient) -> str:
     return server.issuer
 
 
-def make_client(server: RealServer, client: RegisteredClient, folder: Path) -> Client:
+def make_client(
+    server: RealServer,
+    client: RegisteredClient,
+    folder: Path,
+    *,
+    outcome: str = "allow",
+    client_id: str | None = None,
+    timeout: float = 30.0,
+) -> Client:
     return Client.from_issuer(
         _issuer(server, client),
-        client.client_id,
+        client_id or client.client_id,
         client_secret=client.client_secret,
         scope=client.scope,
         redirect_host=client.redirect_host,
@@ -96,9 +108,9 @@ def make_client(server: RealServer, client: RegisteredClient, folder: Path) -> C
         redirect_path=client.redirect_path,
         params=dict(client.params),
         store=FileStore(folder / "tokens"),
-        browser=SignInBrowser(server),
+        browser=SignInBrowser(server, outcome),
         paste=False,
-        timeout=30.0,
+        timeout=timeout,
         plugin_manager=make_plugin_manager(load_entry_points=False),
     )
 
@@ -278,3 +290,50 @@ def _transport() -> Any:
     from pkceflow.transport import Urllib3Transport
 
     return Urllib3Transport(timeout=10.0)
+
+
+def test_a_sign_in_abandoned_at_the_login_page_times_out_and_stores_nothing(
+    server: RealServer, tmp_path: Path
+) -> None:
+    client = make_client(server, server.public, tmp_path, outcome="abandon", timeout=2.0)
+
+    with pytest.raises(CallbackTimeoutError, match="Likely causes"):
+        client.login()
+
+    assert client.stored() is None
+
+
+def test_consent_denied_is_refused_as_the_server_allows(server: RealServer, tmp_path: Path) -> None:
+    client = make_client(server, server.public, tmp_path, outcome="deny", timeout=2.0)
+    limit = server.limits.get("consent_denied")
+
+    if limit is None:
+        with pytest.raises(AuthorizationError, match="access_denied"):
+            client.login()
+    elif "no deny button" in limit:
+        with pytest.raises(CallbackTimeoutError):  # the person closes the tab
+            client.login()
+    else:  # DOT: its refusal comes back without the iss it promised
+        with pytest.raises(MissingIssuerError):
+            client.login()
+    assert client.stored() is None
+
+
+def test_a_wrong_client_id_leaves_the_browser_at_the_servers_page_and_says_why(
+    server: RealServer, tmp_path: Path
+) -> None:
+    client = make_client(server, server.public, tmp_path, client_id="nobody-knows-me", timeout=2.0)
+    started = time.monotonic()
+
+    with pytest.raises(CallbackTimeoutError) as raised:
+        client.login()
+
+    assert time.monotonic() - started < 10
+    message = str(raised.value)
+    assert "does not know the client id 'nobody-knows-me'" in message
+    assert "client_id=nobody-knows-me" in message  # the URL the browser was sent to
+    browser = client._browser
+    assert isinstance(browser, SignInBrowser)
+    for thread in browser._threads:
+        thread.join(10)
+    assert [type(e).__name__ for e in browser.errors] == ["SignInRefused"]
