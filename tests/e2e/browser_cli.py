@@ -15,6 +15,8 @@ environment (set by ``support.PkceflowCli``):
 - ``E2E_BROWSER_MODE``: ``http`` (default) walks the pages with ``harness.http_login``;
   ``chromium`` launches Debian's /usr/bin/chromium through Playwright with the harness's
   arguments, only loopback hosts reachable, and uses ``harness.complete_login``;
+  ``relay`` only writes the URL to the result file, for a test that walks the sign-in
+  of a real server itself (``support.relayed_url``) and delivers the redirect;
 - ``E2E_BROWSER_LOGIN``: the login name (``alice``);
 - ``E2E_BROWSER_CANCEL_AT``: ``login`` or ``consent`` to press ``[ Cancel ]`` there;
 - ``E2E_BROWSER_DELIVERY_TIMEOUT``: seconds to wait for pkceflow's listener to answer the
@@ -111,8 +113,9 @@ def main(argv: list[str]) -> int:
     try:
         if len(argv) != 1:
             raise ValueError(f"expected one URL argument, got {argv!r}")
-        run = _chromium if mode == "chromium" else _http
-        outcome.update(run(url, login, cancel_at))
+        if mode != "relay":
+            run = _chromium if mode == "chromium" else _http
+            outcome.update(run(url, login, cancel_at))
     except BaseException as exc:  # reported to the test in the result file
         outcome["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()

@@ -21,10 +21,13 @@ from .harness import (
     LoopbackCallbackServer,
     OidcProviderServer,
     ServerPool,
+    _missing,
     block_non_loopback,
     require_chromium,
     require_oidc_provider,
 )
+from .servers import SERVER_NAMES, ServerNotWritten, load
+from .servers.base import RealServer
 from .support import PkceflowCli, RecordingTransport
 
 if TYPE_CHECKING:
@@ -94,6 +97,24 @@ def oidc_provider_default_short_ttl(oidc_provider_factory: ProviderFactory) -> O
     """oidc-provider's own refresh-token policy (offline_access with prompt=consent) and
     access tokens that live 2 s: what happens when one expires without a refresh token."""
     return oidc_provider_factory(access_token_ttl=2)
+
+
+@pytest.fixture(scope="session", params=SERVER_NAMES, ids=SERVER_NAMES)
+def real_server(request: pytest.FixtureRequest) -> Iterator[RealServer]:
+    """Each real server of tests/e2e/servers/, started once per session (pytest runs the
+    tests of one server before starting the next) and stopped at the end."""
+    name: str = request.param
+    try:
+        start, require = load(name)
+    except ServerNotWritten as missing:
+        _missing(str(missing))
+        raise  # unreachable: _missing skips or fails
+    require()
+    server = start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

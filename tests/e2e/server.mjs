@@ -27,6 +27,9 @@ console.log = console.error; // eslint-disable-line no-console
 const PUBLIC_CLIENT_ID = 'pkceflow-public';
 const CONFIDENTIAL_CLIENT_ID = 'pkceflow-confidential';
 const CONFIDENTIAL_CLIENT_SECRET = 'pkceflow-confidential-secret';
+// A public client whose access tokens live 20 s, whatever the server's access token TTL.
+const SHORT_LIVED_CLIENT_ID = 'pkceflow-short-lived';
+const SHORT_LIVED_ACCESS_TOKEN_TTL = 20;
 
 // Registered without a port: for native clients oidc-provider accepts any port on these
 // loopback redirect URIs (RFC 8252 section 7.3), see Client#redirectUriAllowed.
@@ -102,6 +105,7 @@ function configuration() {
   const config = {
     clients: [
       { ...clientCommon, client_id: PUBLIC_CLIENT_ID, token_endpoint_auth_method: 'none' },
+      { ...clientCommon, client_id: SHORT_LIVED_CLIENT_ID, token_endpoint_auth_method: 'none' },
       {
         ...clientCommon,
         client_id: CONFIDENTIAL_CLIENT_ID,
@@ -159,7 +163,9 @@ function configuration() {
     },
     jwks: signingKeys(),
     ttl: {
-      AccessToken: accessTokenTTL,
+      AccessToken: (ctx, token, client) => (
+        client?.clientId === SHORT_LIVED_CLIENT_ID ? SHORT_LIVED_ACCESS_TOKEN_TTL : accessTokenTTL
+      ),
       AuthorizationCode: 60,
       IdToken: 3600,
       RefreshToken: 14 * 24 * 60 * 60,

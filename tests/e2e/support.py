@@ -223,6 +223,19 @@ class Worker(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
+def relayed_url(result_file: Path, *, timeout: float = 20.0) -> str:
+    """The authorization URL ``browser_cli.py`` in relay mode wrote to ``result_file``."""
+    deadline = time.monotonic() + timeout
+    while not result_file.exists():
+        if time.monotonic() > deadline:
+            raise HarnessError(f"no authorization URL reached {result_file} within {timeout:g} s")
+        time.sleep(0.02)
+    outcome = json.loads(result_file.read_text("utf-8"))
+    if outcome.get("error"):
+        raise HarnessError(f"the BROWSER script failed: {outcome['error']}")
+    return str(outcome["authorization_url"])
+
+
 # --------------------------------------------------------------------------------------------
 # Transports.
 
@@ -280,7 +293,8 @@ def wait_until_expired(
 # --------------------------------------------------------------------------------------------
 # The command line.
 
-BrowserMode = Literal["http", "chromium"]
+#: ``relay`` only writes the URL to the result file: the test then signs in itself.
+BrowserMode = Literal["http", "chromium", "relay"]
 
 
 @dataclass(frozen=True)
@@ -392,8 +406,8 @@ class PkceflowCli:
         env = self.env()
         result_file: Path | None = None
         if browser is not None:
+            result_file = self.next_result_file()
             self._runs += 1
-            result_file = self.home.parent / f"browser-{self._runs}.json"
             env["E2E_BROWSER_RESULT"] = str(result_file)
             env["E2E_BROWSER_MODE"] = browser
             env["E2E_BROWSER_LOGIN"] = login
@@ -423,6 +437,10 @@ class PkceflowCli:
             completed.stderr.decode("utf-8", "replace"),
             result_file,
         )
+
+    def next_result_file(self) -> Path:
+        """The file the BROWSER script of the next :meth:`run` with a browser writes."""
+        return self.home.parent / f"browser-{self._runs + 1}.json"
 
     def login(
         self,

@@ -1,8 +1,13 @@
 """What the end-to-end suite needs of a real authorization server.
 
-Each server module (``dot.py``, ``glewlwyd.py``) exposes ``require()`` (skip locally,
-fail with CI=true, when the server is not installed) and ``start()``, which returns an
-object with the attributes and methods of :class:`RealServer`.
+Each server module (``oidc_provider.py``, ``dot.py``, ``glewlwyd.py``, ``keycloak.py``;
+see ``SERVER_NAMES`` in ``__init__.py``) exposes ``require()`` (skip locally, fail with
+CI=true, when the server is not installed) and ``start()``, which starts the server on
+127.0.0.1 and returns an object with the attributes and methods of :class:`RealServer`
+(raising ``harness.HarnessError`` with the command and its output when it cannot).
+
+A server whose short-lived client lives at an issuer of its own gives it as the extra
+attribute ``short_lived_issuer``; without it, ``issuer`` serves all three clients.
 """
 
 from __future__ import annotations

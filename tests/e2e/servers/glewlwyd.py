@@ -100,6 +100,12 @@ LIMITS: Mapping[str, str] = {
         "public client's revocation request is refused, so its tokens stay valid after "
         "logout."
     ),
+    "reuse_detection": (
+        "Glewlwyd does end the whole chain when a rotated refresh token is replayed, but it "
+        "answers the next refresh with an empty HTTP 400, not RFC 6749's invalid_grant: "
+        "pkceflow says log in again (exit 4) and keeps the stored login, since a proxy's "
+        "error page would look the same."
+    ),
 }
 
 
