@@ -8,7 +8,6 @@ loopback listener or a web framework's route, a file or a database) can run it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -36,8 +35,13 @@ from .errors import (
     printable,
 )
 from .flow import AuthorizationCodeFlow, FlowState
-from .http import HttpRequest, HttpResponse, freshness_lifetime
-from .metadata import ServerMetadata, discovery_requests, parse_metadata
+from .http import HttpRequest, freshness_lifetime
+from .metadata import (
+    ServerMetadata,
+    discovery_requests,
+    metadata_from_document,
+    parse_metadata,
+)
 from .pkce import TokenBytes
 from .ports import (
     BrowserLauncher,
@@ -122,38 +126,33 @@ def discover_with_lifetime(
     ``issuer`` is exactly the same. Django OAuth Toolkit, for one, lists userinfo
     only in its OpenID document and revocation only in its RFC 8414 document.
     """
-    last: MetadataError | None = None
-    found: list[tuple[ServerMetadata, int | None]] = []
-    for request in discovery_requests(issuer):
-        if found:
-            if not all(getattr(found[0][0], name) for name in _MERGED_ENDPOINTS):
-                with contextlib.suppress(PkceflowError):  # the first stands on its own
-                    response = transport.send(request)
-                    other = parse_metadata(
-                        response, issuer=issuer, require_s256=require_s256, quirks=quirks
-                    )
-                    found.append((other, freshness_lifetime(response)))
-            break
+    requests = discovery_requests(issuer)
+    for index, request in enumerate(requests):
         response = transport.send(request)
         if response.status in (404, 405, 410):
-            last = MetadataError(f"no metadata at {request.url} (HTTP {response.status})")
             continue
-        metadata = parse_metadata(response, issuer=issuer, require_s256=require_s256, quirks=quirks)
-        found.append((metadata, freshness_lifetime(response)))
-    if not found:
-        assert last is not None
-        raise last
-    if len(found) == 1:
-        return found[0]
-    (first, first_life), (second, second_life) = found
-    merged = parse_metadata(
-        HttpResponse(200, body=json.dumps({**second.raw, **first.raw}).encode("utf-8")),
-        issuer=issuer,
-        require_s256=require_s256,
-        quirks=quirks,
-    )
-    lives = [life for life in (first_life, second_life) if life is not None]
-    return merged, min(lives) if lives else None
+        first = parse_metadata(response, issuer=issuer, require_s256=require_s256, quirks=quirks)
+        lifetime = freshness_lifetime(response)
+        if all(getattr(first, name) for name in _MERGED_ENDPOINTS):
+            return first, lifetime
+        for other in requests[index + 1 :]:
+            with contextlib.suppress(PkceflowError):  # the first stands on its own
+                answer = transport.send(other)
+                second = parse_metadata(
+                    answer, issuer=issuer, require_s256=require_s256, quirks=quirks
+                )
+                merged = metadata_from_document(
+                    {**second.raw, **first.raw},
+                    issuer=issuer,
+                    require_s256=require_s256,
+                    quirks=quirks,
+                )
+                lives = [
+                    life for life in (lifetime, freshness_lifetime(answer)) if life is not None
+                ]
+                return merged, min(lives) if lives else None
+        return first, lifetime
+    raise MetadataError(f"no metadata at {requests[-1].url} (HTTP {response.status})")
 
 
 @attrs.define
@@ -452,12 +451,16 @@ class Driver:
         return new
 
     def _revoke_quietly(self, tokens: TokenSet) -> None:
-        if self.server.revocation_endpoint is None:
-            return
-        pairs = ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token"))
-        with contextlib.suppress(PkceflowError):
-            for token, hint in [(token, hint) for token, hint in pairs if token is not None]:
-                self._revoke(token, hint)
+        if self.server.revocation_endpoint is not None:
+            with contextlib.suppress(PkceflowError):
+                self._revoke_all(tokens)
+
+    def _revoke_all(self, tokens: TokenSet) -> None:
+        # Revoking the refresh token first stops new access tokens being minted
+        # from it (RFC 7009 2.1).
+        if tokens.refresh_token is not None:
+            self._revoke(tokens.refresh_token, "refresh_token")
+        self._revoke(tokens.access_token, "access_token")
 
     def logout(self, key: str, *, revoke: bool = True) -> bool:
         """Forget the stored login; revoke its tokens first where the server can (RFC 7009).
@@ -471,11 +474,7 @@ class Driver:
                 return False
             try:
                 if revoke and self.server.revocation_endpoint is not None:
-                    # Revoking the refresh token first stops new access tokens
-                    # being minted from it (RFC 7009 2.1).
-                    if tokens.refresh_token is not None:
-                        self._revoke(tokens.refresh_token, "refresh_token")
-                    self._revoke(tokens.access_token, "access_token")
+                    self._revoke_all(tokens)
                     return True
                 return False
             finally:

@@ -14,7 +14,7 @@ from .errors import MetadataError, UsageError, printable
 from .http import HttpRequest, HttpResponse
 from .quirks import Quirks
 
-__all__ = ["ServerMetadata", "discovery_requests", "parse_metadata"]
+__all__ = ["ServerMetadata", "discovery_requests", "metadata_from_document", "parse_metadata"]
 
 
 def _optional_tuple(value: object, name: str) -> tuple[str, ...] | None:
@@ -134,6 +134,17 @@ def parse_metadata(
             f"discovery for {printable(issuer, 200)} answered HTTP {response.status}"
         )
     doc = loads_object(response.body, what="the discovery document", status=response.status)
+    return metadata_from_document(doc, issuer=issuer, require_s256=require_s256, quirks=quirks)
+
+
+def metadata_from_document(
+    doc: Mapping[str, Any],
+    *,
+    issuer: str,
+    require_s256: bool = True,
+    quirks: Quirks = Quirks(),
+) -> ServerMetadata:
+    """:func:`parse_metadata` of a document already read (two merged ones, say)."""
     template = _issuer_template(doc.get("issuer"), issuer, quirks)
     if doc.get("issuer") != issuer and template is None:
         got = doc.get("issuer")
