@@ -469,12 +469,14 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
 
 def _profile_bytes(name: str) -> bytes | None:
+    """The profile file as it is now (its login id tells one login from another)."""
+    from .paths import UnsafeFileError, read_private
     from .profiles import profiles_dir
 
     try:
-        return (profiles_dir() / f"{name}.toml").read_bytes()
-    except FileNotFoundError:
-        return None
+        return read_private(str(profiles_dir() / f"{name}.toml"), secret=False)
+    except UnsafeFileError as exc:  # planted while the browser was out: never this login's
+        return str(exc).encode()
 
 
 def _save_login(

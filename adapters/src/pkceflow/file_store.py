@@ -20,7 +20,14 @@ from pathlib import Path
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
-from .paths import UnsafeFileError, data_dir, make_private_folders, read_private
+from .paths import (
+    UnsafeFileError,
+    _write_all,
+    data_dir,
+    make_private_folders,
+    read_private,
+    stage_private,
+)
 
 __all__ = ["SECRET_NAMESPACE", "FileStore", "check_key", "check_profile_name"]
 
@@ -139,22 +146,17 @@ class FileStore:
     def _write(self, key: str, tokens: TokenSet) -> None:
         self._ensure_directory()
         path = self.path(key)
-        data = tokens.to_json().encode("utf-8")
-        tmp = self.directory / f".{_file_stem(key)}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        staged = None
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
-            try:
-                self._write_fd(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
+            staged = stage_private(path, tokens.to_json().encode("utf-8"), write=self._write_fd)
+            staged.commit()
         except OSError as exc:
-            _unlink_quietly(tmp)
             raise StoreError(
                 f"cannot write {path}: {exc.strerror or exc}; the previous login is unchanged"
             ) from None
-        _fsync_directory(self.directory)
+        finally:
+            if staged is not None:
+                staged.discard()
 
     def _remove_stale_temporaries(self, key: str) -> None:
         # Called holding the lock, so no writer of ``key`` is at work: its temporary
@@ -171,10 +173,7 @@ class FileStore:
                 _unlink_quietly(self.directory / name)
 
     def _write_fd(self, fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        _write_all(fd, data)
 
     # -- locking -------------------------------------------------------------------
 
@@ -243,17 +242,3 @@ def _read_all(fd: int) -> bytes:
 def _unlink_quietly(path: Path) -> None:
     with suppress(OSError):
         os.unlink(path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    # Make the rename itself durable (POSIX); where folders cannot be opened, skip.
-    try:
-        fd = os.open(directory, os.O_RDONLY | _CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

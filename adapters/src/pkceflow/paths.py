@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
 
 # pathlib is imported where a Path is made: ``pkceflow token``'s fast path reads
 # these folders as strings and does not pay for it.
@@ -14,13 +15,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "StagedFile",
     "UnsafeFileError",
     "config_dir",
     "data_dir",
     "folders",
+    "fsync_folder",
     "make_private_folders",
     "read_private",
     "shown",
+    "stage_private",
 ]
 
 
@@ -148,3 +152,78 @@ def read_private(path: str, *, secret: bool, limit: int = 1 << 20) -> bytes | No
         raise UnsafeFileError(f"cannot read {shown(path)}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make a rename in ``folder`` durable (POSIX); where folders cannot be opened, skip."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class StagedFile:
+    """Data written to a private temporary file beside its place, not yet renamed in.
+
+    :meth:`commit` renames it over ``path`` (atomic) and makes that durable;
+    :meth:`discard` removes the temporary file if it is still there. OSError from
+    either is the caller's to report.
+    """
+
+    def __init__(self, temporary: str, path: str) -> None:
+        self.temporary = temporary
+        self.path = path
+
+    def commit(self) -> None:
+        """Put the staged file in place (OSError when that fails)."""
+        os.replace(self.temporary, self.path)
+        fsync_folder(os.path.dirname(self.path) or ".")
+
+    def discard(self) -> None:
+        """Remove the temporary file (after a failure, or when already committed)."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+
+def stage_private(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    write: Callable[[int, bytes], None] = _write_all,
+) -> StagedFile:
+    """Write ``data`` to ``.<stem>.<pid>.<8 hex>.tmp`` beside ``path``, 0600, fsynced.
+
+    The temporary file is created exclusively (``O_EXCL``, ``O_NOFOLLOW``) under a
+    name no other user can predict, so a planted symlink cannot redirect the write;
+    nothing is replaced until :meth:`StagedFile.commit`. A full or read-only disk
+    raises OSError here, with the temporary file removed. ``write`` sends the bytes
+    (the token store's own, which its tests replace to fill the disk).
+    """
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    stem = name.rsplit(".", 1)[0]
+    temporary = os.path.join(folder, f".{stem}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        try:
+            write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return StagedFile(temporary, target)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,14 @@ import attrs
 from pkceflow_core import Quirks, ServerMetadata, StoreError, TokenSet, UsageError
 
 from .file_store import SECRET_NAMESPACE, check_profile_name
-from .paths import UnsafeFileError, config_dir, make_private_folders, read_private
+from .paths import (
+    StagedFile,
+    UnsafeFileError,
+    config_dir,
+    make_private_folders,
+    read_private,
+    stage_private,
+)
 
 if TYPE_CHECKING:
     from pkceflow_core.ports import TokenStore
@@ -282,25 +288,20 @@ class StagedProfile:
     durable; :meth:`discard` removes the temporary file if it is still there.
     """
 
-    def __init__(self, temporary: Path, path: Path) -> None:
-        self._temporary = temporary
-        self.path = path
+    def __init__(self, staged: StagedFile) -> None:
+        self._staged = staged
+        self.path = Path(staged.path)
 
     def commit(self) -> None:
         """Put the staged profile in place; StoreError naming the path if that fails."""
         try:
-            os.replace(self._temporary, self.path)
+            self._staged.commit()
         except OSError as exc:
-            raise StoreError(
-                f"cannot save the profile {self.path}: {exc.strerror or exc};"
-                " the previous login is unchanged"
-            ) from None
-        _fsync_folder(self.path.parent)
+            raise _not_saved(self.path, exc) from None
 
     def discard(self) -> None:
         """Remove the temporary file (after a failure, or when already committed)."""
-        with contextlib.suppress(OSError):
-            os.unlink(self._temporary)
+        self._staged.discard()
 
 
 def stage_profile(profile: Profile) -> StagedProfile:
@@ -310,42 +311,14 @@ def stage_profile(profile: Profile) -> StagedProfile:
     login's tokens are saved. StoreError names the path and the cause.
     """
     path = _path(profile.name)
-    folder = path.parent
-    temporary = folder / f".{profile.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        make_private_folders(folder)
-        fd = os.open(temporary, flags, 0o600)
+        make_private_folders(path.parent)
+        return StagedProfile(stage_private(path, profile.to_toml().encode("utf-8")))
     except OSError as exc:
-        raise StoreError(
-            f"cannot save the profile {path}: {exc.strerror or exc};"
-            " the previous login is unchanged"
-        ) from None
-    try:
-        try:
-            data = memoryview(profile.to_toml().encode("utf-8"))
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise StoreError(
-            f"cannot save the profile {path}: {exc.strerror or exc};"
-            " the previous login is unchanged"
-        ) from None
-    return StagedProfile(temporary, path)
+        raise _not_saved(path, exc) from None
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+def _not_saved(path: Path, exc: OSError) -> StoreError:
+    return StoreError(
+        f"cannot save the profile {path}: {exc.strerror or exc}; the previous login is unchanged"
+    )
