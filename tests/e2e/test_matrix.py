@@ -291,6 +291,10 @@ def test_login(real_server: RealServer, tmp_path: Path) -> None:
     assert claims["iss"] == server.issuer, _limit(server, "id_token")
     assert claims["sub"]
     assert client.stored() == tokens
+    # Discovery found userinfo and revocation, whichever document lists them (Django
+    # OAuth Toolkit: userinfo only in its OpenID one, revocation only in RFC 8414's).
+    assert client.server.revocation_endpoint is not None
+    assert client.userinfo()["sub"] == claims["sub"]
 
 
 def test_wrong_verifier(real_server: RealServer) -> None:
