@@ -1,24 +1,15 @@
 """Shared fixtures for the core's tests: one authorization server and one public client.
 
 The fakes of the ports live in ``tests/core/fakes.py`` and are imported as
-``tests.core.fakes``; the repository root is put on ``sys.path`` for that when pytest
-was started some other way than ``python -m pytest`` from the root.
+``tests.core.fakes`` (``tests/conftest.py`` puts the repository root on ``sys.path``).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from pkceflow_core import ClientConfig, ServerMetadata
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)
-
-from tests.core.fakes import make_server  # noqa: E402
+from tests.core.fakes import make_server
 
 
 @pytest.fixture

@@ -185,6 +185,10 @@ class FakeListener:
     def redirect_uri(self) -> str:
         return self._redirect_uri
 
+    def feed(self, url_or_query: str) -> CallbackReply | None:
+        """Paste-back is not part of these tests: nothing is waiting for it."""
+        return None
+
     def wait(self, handle: CallbackHandler, *, timeout: float) -> None:
         self.timeouts.append(timeout)
         params = self._browser.params

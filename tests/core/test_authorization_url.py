@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkceflow_core import InsecureEndpointError, UsageError
-from pkceflow_core.authorization_url import ExtraParams, build_authorization_url
+from pkceflow_core._authorization_url import ExtraParams, build_authorization_url
 
 ENDPOINT = "https://as.example.com/authorize"
 PARAMS = [("response_type", "code"), ("client_id", "cli"), ("state", "s")]

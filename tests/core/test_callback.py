@@ -20,7 +20,7 @@ from pkceflow_core import (
     PkceflowError,
     StateMismatchError,
 )
-from pkceflow_core.callback import (
+from pkceflow_core._callback import (
     MAX_CALLBACK,
     Callback,
     check_state,

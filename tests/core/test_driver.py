@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from pkceflow_core import (
     TransportError,
     discover,
 )
-from pkceflow_core.pkce import s256
+from pkceflow_core._pkce import s256
 from tests.core.fakes import (
     ISSUER,
     NOW,
@@ -52,6 +51,7 @@ from tests.core.fakes import (
     query_of,
     token_response,
 )
+from tests.support.threads import at_once
 
 KEY = "work"
 GOOD = "/callback?code=good-code&state={state}"
@@ -354,7 +354,7 @@ def test_a_transport_failure_during_the_exchange_fails_the_flow(rig: Rig) -> Non
 
 def test_a_failed_id_token_check_stores_nothing(rig: Rig) -> None:
     rig.transport.add(token_response(id_token="id-1"))
-    rig.checker.error = IdTokenError("nonce mismatch")
+    rig.checker.error = IdTokenError("nonce mismatch", check="nonce")
 
     with pytest.raises(IdTokenError):
         rig.login(GOOD, scope="openid")
@@ -466,26 +466,12 @@ def test_32_threads_asking_for_an_expired_token_cause_one_refresh(rig: Rig) -> N
     rig.store.save(KEY, EXPIRED)
     rig.transport = ScriptedTransport(token_response("access-1", expires_in=3600), delay=0.05)
     driver = rig.driver
-    start = threading.Barrier(32)
-    results: list[TokenSet] = []
-    errors: list[BaseException] = []
 
-    def ask() -> None:
-        start.wait()
-        try:
-            results.append(driver.token(KEY))
-        except BaseException as exc:
-            errors.append(exc)
+    outcome = at_once(32, lambda: driver.token(KEY))
 
-    threads = [threading.Thread(target=ask) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert errors == []
+    assert outcome.errors == []
     assert len(rig.transport.requests) == 1
-    assert [t.access_token for t in results] == ["access-1"] * 32
+    assert [t.access_token for t in outcome.results] == ["access-1"] * 32
     assert rig.events.names == ["refresh_done", "token_changed"]
 
 
@@ -643,7 +629,7 @@ def test_a_failed_id_token_check_on_refresh_keeps_the_rotated_tokens_and_the_old
     # keeping EXPIRED would keep a dead login.
     rig.store.save(KEY, attrs.evolve(EXPIRED, id_token="id-1"))
     rig.transport.add(token_response("access-2", refresh_token="refresh-2", id_token="id-2"))
-    rig.checker.error = IdTokenError("bad signature")
+    rig.checker.error = IdTokenError("bad signature", check="signature")
 
     tokens = rig.driver.token(KEY)
 

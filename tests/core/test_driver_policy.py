@@ -8,7 +8,6 @@ each lack what the other has.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,9 +29,9 @@ from pkceflow_core import (
     TransportError,
     discover,
 )
-from pkceflow_core.driver import discover_with_lifetime
-from pkceflow_core.http import retry_after
-from pkceflow_core.token_response import parse_token_response
+from pkceflow_core._driver import discover_with_lifetime
+from pkceflow_core._http import retry_after
+from pkceflow_core._token_response import parse_token_response
 from tests.core.fakes import (
     ISSUER,
     NOW,
@@ -47,6 +46,7 @@ from tests.core.fakes import (
     make_server,
     token_response,
 )
+from tests.support.threads import at_once
 
 KEY = "work"
 
@@ -94,21 +94,12 @@ def test_sixteen_threads_on_a_due_short_lived_token_send_one_refresh(lifetime: i
         token_response("access-2", expires_in=lifetime, refresh_token="refresh-2"), delay=0.05
     )
     driver = make_driver(transport, store, clock)
-    start = threading.Barrier(16)
-    got: list[str] = []
 
-    def ask() -> None:
-        start.wait(5)
-        got.append(driver.token(KEY).access_token)
+    outcome = at_once(16, lambda: driver.token(KEY).access_token, timeout=10.0)
 
-    threads = [threading.Thread(target=ask) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-
+    assert outcome.errors == []
     assert len(transport.requests) == 1
-    assert got == ["access-2"] * 16
+    assert outcome.results == ["access-2"] * 16
     # And the next call, right after, sends nothing.
     assert driver.token(KEY).access_token == "access-2"
     assert len(transport.requests) == 1
@@ -279,7 +270,7 @@ def test_an_unanswered_refresh_marks_the_login_and_is_not_replayed_by_waiters() 
     assert marked.refresh_token == stale.refresh_token
     # The waiter: it loaded ``stale`` before the lock and finds the mark after it.
     with pytest.raises(RefreshInDoubtError, match="was not sent again"):
-        driver._refresh(KEY, stale=stale, min_ttl=60.0, since=since)
+        driver.run(driver.policy._refresh(KEY, stale=stale, min_ttl=60.0, since=since))
     assert len(transport.requests) == 1
 
 
@@ -527,7 +518,7 @@ def test_a_temporary_refusal_with_an_http_date_counts_from_now() -> None:
 
 
 def test_a_temporary_refusal_without_a_clock_has_no_wait() -> None:
-    from pkceflow_core.token_response import check_error_response
+    from pkceflow_core._token_response import check_error_response
 
     with pytest.raises(TemporarilyUnavailableError) as raised:
         check_error_response(HttpResponse(429, {"Retry-After": "5"}, b""), what="x")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pkceflow_core import InsecureEndpointError, UsageError
-from pkceflow_core.endpoints import check_endpoint, is_loopback_host
+from pkceflow_core._endpoints import check_endpoint, is_loopback_host
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 import pkceflow_core
@@ -11,10 +13,13 @@ from pkceflow_core import (
     CallbackTimeoutError,
     DuplicateParameterError,
     FlowStateError,
+    IdentityChangedError,
     IdTokenError,
+    IdTokenRule,
     InsecureEndpointError,
     InvalidResponseError,
     IssuerMismatchError,
+    LoginEndedError,
     LoginRequiredError,
     MetadataError,
     MissingCodeError,
@@ -29,7 +34,7 @@ from pkceflow_core import (
     TransportError,
     UsageError,
 )
-from pkceflow_core.errors import IdTokenKeyError, printable
+from pkceflow_core.errors import printable
 
 EXPORTED_ERRORS = [
     value
@@ -193,5 +198,36 @@ def test_a_callback_timeout_has_rejected_none_by_default() -> None:
 
 
 def test_an_id_token_key_error_says_whether_the_kid_was_unknown() -> None:
-    assert IdTokenKeyError("no key", unknown_kid=True).unknown_kid is True
-    assert IdTokenKeyError("no key").unknown_kid is False
+    unknown = IdTokenError("no key", check="key", unknown_kid=True)
+    assert (unknown.check, unknown.unknown_kid) == ("key", True)
+    assert IdTokenError("no key", check="key").unknown_kid is False
+
+
+@pytest.mark.parametrize("check", typing.get_args(IdTokenRule))
+def test_an_id_token_error_carries_the_rule_that_failed(check: IdTokenRule) -> None:
+    error = IdTokenError("the id_token failed", check=check)
+    assert (error.check, error.unknown_kid, str(error)) == (check, False, "the id_token failed")
+
+
+def test_the_id_token_rules_are_a_closed_set() -> None:
+    assert len(set(typing.get_args(IdTokenRule))) == 14
+    with pytest.raises(UsageError, match="'sig' is not an id_token check"):
+        IdTokenError("bad", check="sig")  # type: ignore[arg-type]
+
+
+def test_unknown_kid_is_for_the_key_check_only() -> None:
+    with pytest.raises(UsageError, match="unknown_kid"):
+        IdTokenError("bad", check="signature", unknown_kid=True)
+
+
+def test_an_identity_change_is_an_id_token_error_and_ends_the_login() -> None:
+    error = IdentityChangedError("another sub", claim="sub")
+    assert isinstance(error, IdTokenError)
+    assert isinstance(error, LoginEndedError)
+    assert (error.check, error.claim, error.login_kept, error.unknown_kid) == (
+        "identity",
+        "sub",
+        False,
+        False,
+    )
+    assert str(error) == "another sub"

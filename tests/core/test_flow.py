@@ -34,6 +34,7 @@ from pkceflow_core import (
     FlowStateError,
     HttpRequest,
     HttpResponse,
+    IdTokenError,
     InsecureEndpointError,
     InvalidResponseError,
     IssuerMismatchError,
@@ -47,11 +48,12 @@ from pkceflow_core import (
     StateMismatchError,
     TemporarilyUnavailableError,
     TokenError,
+    TokenSet,
     UsageError,
 )
-from pkceflow_core.callback import MAX_CALLBACK
-from pkceflow_core.flow import TRANSITIONS, FlowEvent
-from pkceflow_core.pkce import s256
+from pkceflow_core._callback import MAX_CALLBACK
+from pkceflow_core._flow import TRANSITIONS, FlowEvent
+from pkceflow_core._pkce import s256
 from tests.core.fakes import (
     AUTHORIZATION_ENDPOINT,
     ISSUER,
@@ -65,6 +67,7 @@ from tests.core.fakes import (
     query_of,
     token_response,
 )
+from tests.support.strategies import any_json, any_json_or_edited
 
 AWAITING = FlowState.AWAITING_CALLBACK
 EXCHANGING = FlowState.EXCHANGING
@@ -535,6 +538,32 @@ def test_a_bad_token_response_fails_the_flow(
     assert flow.state is FAILED
 
 
+def test_a_check_that_refuses_the_tokens_fails_the_flow(
+    server: ServerMetadata, client: ClientConfig
+) -> None:
+    flow = exchanging(server, client, scope="openid")
+
+    def check(tokens: TokenSet) -> None:
+        raise IdTokenError("the nonce is not this login's", check="nonce")
+
+    with pytest.raises(IdTokenError):
+        flow.receive_token_response(token_response(id_token="x.y.z"), now=NOW, check=check)
+
+    assert flow.state is FAILED
+
+
+def test_a_check_that_passes_completes_the_flow(
+    server: ServerMetadata, client: ClientConfig
+) -> None:
+    flow = exchanging(server, client, scope="openid")
+    seen: list[TokenSet] = []
+
+    tokens = flow.receive_token_response(token_response(), now=NOW, check=seen.append)
+
+    assert seen == [tokens]
+    assert flow.state is COMPLETE
+
+
 def test_a_token_response_before_the_callback_is_refused(
     server: ServerMetadata, client: ClientConfig
 ) -> None:
@@ -798,33 +827,21 @@ def test_receiving_any_text_raises_only_pkceflow_errors(template: str, iss_suppo
     assert isinstance(request, HttpRequest)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+json_values = any_json()
 DUMP_NAMES = [*REQUIRED_STRINGS, "version", "issuer", "scope", "nonce"]
 
 
-@st.composite
-def dumps(draw: st.DrawFn) -> object:
-    """Arbitrary JSON, or a real dump with members replaced or removed."""
-    if draw(st.booleans()):
-        return draw(json_values)
-    flow = new_flow(make_server(), ClientConfig("pkceflow-cli"), scope="openid")
-    data = flow.to_dict()
-    for name in draw(st.lists(st.sampled_from(DUMP_NAMES), max_size=3)):
-        if draw(st.booleans()):
-            data[name] = draw(json_values | st.sampled_from(["complete", "plain", "x" * 43]))
-        else:
-            data.pop(name, None)
-    return data
+#: Arbitrary JSON, or a real dump with members replaced or removed.
+dumps = any_json_or_edited(
+    json_values,
+    lambda: new_flow(make_server(), ClientConfig("pkceflow-cli"), scope="openid").to_dict(),
+    st.sampled_from(DUMP_NAMES),
+    json_values | st.sampled_from(["complete", "plain", "x" * 43]),
+)
 
 
 @settings(max_examples=250, deadline=None)
-@given(data=dumps())
+@given(data=dumps)
 def test_restoring_any_json_raises_only_restore_error(data: object) -> None:
     try:
         flow = AuthorizationCodeFlow.from_dict(

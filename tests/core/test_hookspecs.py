@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pluggy
 import pytest
@@ -14,8 +15,10 @@ ADAPTER_HOOKS = {
     "pkceflow_transport",
     "pkceflow_browser",
     "pkceflow_listener",
-    "pkceflow_token_store",
+    "pkceflow_async_transport",
+    "pkceflow_async_listener",
 }
+STORE_HOOKS = {"pkceflow_register_stores"}
 PROVIDER_HOOKS = {"pkceflow_provider_presets"}
 EVENT_HOOKS = {
     "pkceflow_authorization_url",
@@ -45,7 +48,7 @@ def test_the_specifications_declare_every_adapter_and_event_hook() -> None:
 
     names = {name for name in dir(pm.hook) if name.startswith("pkceflow_")}
 
-    assert names == ADAPTER_HOOKS | PROVIDER_HOOKS | EVENT_HOOKS
+    assert names == ADAPTER_HOOKS | STORE_HOOKS | PROVIDER_HOOKS | EVENT_HOOKS
 
 
 def test_every_plugin_s_presets_are_collected() -> None:
@@ -71,17 +74,44 @@ def test_the_preset_hook_specification_returns_an_empty_list_itself() -> None:
 def test_the_first_non_none_answer_to_an_adapter_hook_wins() -> None:
     class Passes:
         @hookimpl
-        def pkceflow_token_store(self, name: str) -> object:
+        def pkceflow_browser(self, open_browser: bool) -> object:
             return None
 
     class Answers:
         @hookimpl
-        def pkceflow_token_store(self, name: str) -> object:
-            return f"{name}-store"
+        def pkceflow_browser(self, open_browser: bool) -> object:
+            return f"browser {open_browser}"
 
     pm = manager(Answers(), Passes())
 
-    assert pm.hook.pkceflow_token_store(name="redis") == "redis-store"
+    assert pm.hook.pkceflow_browser(open_browser=False) == "browser False"
+
+
+def test_every_plugin_registers_its_stores_through_the_one_callable() -> None:
+    registered: list[tuple[str, object, str]] = []
+
+    def register(name: str, factory: object, description: str) -> None:
+        registered.append((name, factory, description))
+
+    class Redis:
+        @hookimpl
+        def pkceflow_register_stores(self, register: Any) -> None:
+            register("redis", dict, "token sets in Redis")
+
+    class Vault:
+        @hookimpl
+        def pkceflow_register_stores(self, register: Any) -> None:
+            register("vault", list, "token sets in Vault")
+            register("vault-kv", list, "token sets in Vault's KV engine")
+
+    results = manager(Redis(), Vault()).hook.pkceflow_register_stores(register=register)
+
+    assert results == []
+    assert sorted(registered) == [
+        ("redis", dict, "token sets in Redis"),
+        ("vault", list, "token sets in Vault"),
+        ("vault-kv", list, "token sets in Vault's KV engine"),
+    ]
 
 
 def test_a_trylast_builtin_yields_to_an_installed_plugin() -> None:
@@ -149,10 +179,20 @@ def test_an_implementation_may_take_a_subset_of_the_arguments() -> None:
 def test_an_implementation_with_an_argument_the_hook_lacks_is_refused() -> None:
     class Wrong:
         @hookimpl
-        def pkceflow_token_store(self, name: str, password: str) -> object:
-            return None
+        def pkceflow_register_stores(self, register: object, password: str) -> None:
+            pass
 
-    with pytest.raises(pluggy.PluginValidationError):
+    with pytest.raises(pluggy.PluginValidationError, match="password"):
+        manager(Wrong())
+
+
+def test_an_event_implementation_is_checked_against_the_event_s_arguments() -> None:
+    class Wrong:
+        @hookimpl
+        def pkceflow_refresh_done(self, key: str, when: float) -> None:
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError, match="when"):
         manager(Wrong())
 
 
@@ -178,10 +218,25 @@ EVENT_METHODS = [
 @pytest.mark.parametrize("name", EVENT_METHODS)
 def test_every_event_has_a_hook_with_the_same_arguments(name: str) -> None:
     method = inspect.signature(getattr(Events, name))
-    hook = inspect.signature(getattr(hookspecs, f"pkceflow_{name}"))
+    spec = getattr(manager().hook, f"pkceflow_{name}").spec
+    arguments = list(method.parameters)[1:]
 
-    assert list(hook.parameters) == list(method.parameters)[1:]
+    # What pluggy reads (and checks implementations against), and what people read.
+    assert list(spec.argnames) == arguments
+    assert spec.kwargnames == ()
+    assert list(inspect.signature(spec.function).parameters) == arguments
+    assert spec.function.__doc__ == getattr(Events, name).__doc__
 
 
-def test_every_event_hook_has_an_event_method() -> None:
-    assert {f"pkceflow_{name}" for name in EVENT_METHODS} == EVENT_HOOKS
+def test_every_events_method_has_its_hook_and_every_event_hook_its_method() -> None:
+    pm = manager()
+    hooks = {name for name in dir(pm.hook) if name.startswith("pkceflow_")}
+    event_hooks = hooks - ADAPTER_HOOKS - STORE_HOOKS - PROVIDER_HOOKS
+
+    assert event_hooks == {f"pkceflow_{name}" for name in EVENT_METHODS}
+    assert {name: f"pkceflow_{name}" for name in EVENT_METHODS} == hookspecs.EVENT_HOOKS
+    assert event_hooks == EVENT_HOOKS  # the names plugins implement today
+
+
+def test_an_event_hook_specification_ignores_a_call_itself() -> None:
+    assert hookspecs.pkceflow_callback_received() is None  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ import pytest
 
 from pkceflow_core import HttpResponse, InvalidResponseError, Quirks, TokenError, TokenSet
 from pkceflow_core._json import MAX_DEPTH, loads_object
-from pkceflow_core.token_response import parse_token_response
+from pkceflow_core._token_response import parse_token_response
 
 GOOD: dict[str, Any] = {"access_token": "a", "token_type": "Bearer"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pkceflow_core import HttpRequest, HttpResponse
-from pkceflow_core.http import freshness_lifetime
+from pkceflow_core._http import freshness_lifetime
 
 
 def test_response_header_names_are_lower_cased() -> None:

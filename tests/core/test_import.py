@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,7 +75,8 @@ def test_the_package_lists_exactly_its_public_names() -> None:
 
 def test_a_program_that_needs_only_token_sets_does_not_load_the_flow() -> None:
     probe = (
-        "import sys; from pkceflow_core import TokenSet; print('pkceflow_core.flow' in sys.modules)"
+        "import sys; from pkceflow_core import TokenSet;"
+        " print('pkceflow_core._flow' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COV")}
     result = subprocess.run(
@@ -85,3 +88,25 @@ def test_a_program_that_needs_only_token_sets_does_not_load_the_flow() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_imports_type_checkers_read_are_the_lazy_exports() -> None:
+    # The lazy names are listed once, in _EXPORTS; the TYPE_CHECKING imports only
+    # repeat them for type checkers, and must not drift from them.
+    source = ast.parse(Path(pkceflow_core.__file__).read_text(encoding="utf-8"))
+    typed: dict[str, set[str]] = {}
+    for node in ast.walk(source):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom)
+                assert statement.module is not None
+                typed.setdefault(statement.module, set()).update(a.name for a in statement.names)
+    lazy = {module: set(names) for module, names in pkceflow_core._EXPORTS.items()}
+    assert typed == lazy
+
+
+def test_internal_modules_are_named_as_internal() -> None:
+    public = {"errors", "hookspecs", "oidc", "ports", "steps", "async_driver"}
+    folder = Path(pkceflow_core.__file__).parent
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__"}
+    assert {name for name in modules if not name.startswith("_")} == public

@@ -24,6 +24,7 @@ from pkceflow_core import (
     parse_metadata,
 )
 from tests.core.fakes import ISSUER, json_response
+from tests.support.strategies import any_json
 
 DOCUMENT: dict[str, Any] = {
     "issuer": ISSUER,
@@ -292,13 +293,7 @@ def test_the_raw_document_does_not_count_for_equality() -> None:
 
 # -- property ------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+json_values = any_json(text=12)
 urlish = st.one_of(
     st.sampled_from(
         [

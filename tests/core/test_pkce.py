@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkceflow_core import Pkce, UsageError
-from pkceflow_core.pkce import random_token, s256
+from pkceflow_core._pkce import random_token, s256
 from tests.core.fakes import CountingEntropy
 
 # RFC 7636 Appendix B.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pkceflow_core import UsageError
-from pkceflow_core.scope import normalize_scope
+from pkceflow_core._scope import normalize_scope
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 EVERY_ALLOWED_CHARACTER = "".join(

@@ -18,7 +18,7 @@ from pkceflow_core import (
     build_revocation_request,
     check_revocation_response,
 )
-from pkceflow_core.token_request import build_code_exchange_request
+from pkceflow_core._token_request import build_code_exchange_request
 from tests.core.fakes import (
     REDIRECT_URI,
     REVOCATION_ENDPOINT,

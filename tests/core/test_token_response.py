@@ -26,6 +26,7 @@ from pkceflow_core import (
 )
 from pkceflow_core._json import MAX_BODY
 from tests.core.fakes import NOW, error_response, json_response, token_response
+from tests.support.strategies import any_json
 
 TEN_YEARS = 10 * 365 * 24 * 3600
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
@@ -536,13 +537,7 @@ def test_a_form_error_answer_is_a_token_error() -> None:
 
 # -- properties ----------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_values = any_json(text=20, width=4, leaves=12)
 member_values = st.one_of(
     json_values,
     st.sampled_from(["Bearer", "bearer", "mac", "3600", "0", "a b", "invalid_grant"]),

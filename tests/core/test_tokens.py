@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from pkceflow_core import RestoreError, TokenSet
 from tests.core.fakes import NOW
+from tests.support.strategies import any_json, any_json_or_edited
 
 FULL = TokenSet(
     access_token="access-1",
@@ -178,33 +179,19 @@ def test_a_restore_error_is_a_value_error() -> None:
 
 # -- property ------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+json_values = any_json()
 member_names = st.sampled_from([*FULL.to_dict(), "other"])
 huge_integers = st.integers(min_value=2**1023, max_value=2**1200)
 
 
-@st.composite
-def stored_forms(draw: st.DrawFn) -> object:
-    """Arbitrary JSON, or a real stored form with members replaced or removed."""
-    if draw(st.booleans()):
-        return draw(json_values)
-    data = FULL.to_dict()
-    for name in draw(st.lists(member_names, max_size=3)):
-        if draw(st.booleans()):
-            data[name] = draw(json_values | huge_integers)
-        else:
-            data.pop(name, None)
-    return data
+#: Arbitrary JSON, or a real stored form with members replaced or removed.
+stored_forms = any_json_or_edited(
+    json_values, FULL.to_dict, member_names, json_values | huge_integers
+)
 
 
 @settings(max_examples=250, deadline=None)
-@given(data=stored_forms())
+@given(data=stored_forms)
 def test_restoring_any_json_raises_only_restore_error(data: object) -> None:
     try:
         restored = TokenSet.from_dict(data)

@@ -17,6 +17,7 @@ with anything that looks like a token elided.
 from __future__ import annotations
 
 import re
+from typing import Literal, TypeAlias, get_args
 
 __all__ = [
     "AuthorizationError",
@@ -24,23 +25,12 @@ __all__ = [
     "CallbackTimeoutError",
     "DuplicateParameterError",
     "FlowStateError",
-    "IdTokenAlgorithmError",
-    "IdTokenAtHashError",
-    "IdTokenAudienceError",
-    "IdTokenAuthTimeError",
     "IdTokenError",
-    "IdTokenExpiredError",
-    "IdTokenIssuedAtError",
-    "IdTokenIssuerError",
-    "IdTokenKeyError",
-    "IdTokenMalformedError",
-    "IdTokenNonceError",
-    "IdTokenSignatureError",
+    "IdTokenRule",
     "IdentityChangedError",
     "InsecureEndpointError",
     "InvalidResponseError",
     "IssuerMismatchError",
-    "JwksError",
     "LoginEndedError",
     "LoginRequiredError",
     "MetadataError",
@@ -235,69 +225,66 @@ class InsecureEndpointError(UsageError):
     """An endpoint uses plain http on a host that is not a loopback address."""
 
 
+#: The rule an id_token (or what is checked against it) failed, as
+#: ``IdTokenError.check``. Sections are OpenID Connect Core 1.0:
+#:
+#: - ``"malformed"``: no id_token although ``openid`` was asked for (3.1.3.3), not a
+#:   compact JWS with JSON header and payload, or no ``sub`` (2).
+#: - ``"jwks"``: the server's JWK Set (``jwks_uri``) is unusable (10.1.1, RFC 7517 5).
+#: - ``"algorithm"``: ``alg`` is ``none`` or not an allowed one (3.1.3.7 items 6-8).
+#: - ``"key"``: no single JWKS key fits the ``kid`` and ``alg`` (10.1.1).
+#: - ``"signature"``: the signature does not verify (3.1.3.7 item 6).
+#: - ``"issuer"``: ``iss`` is not the expected issuer (3.1.3.7 item 2).
+#: - ``"audience"``: ``aud`` lacks the client_id, or ``azp`` is missing or another
+#:   client (3.1.3.7 items 3-5).
+#: - ``"expired"``: ``exp`` is missing or past (3.1.3.7 item 9).
+#: - ``"issued_at"``: ``iat`` is missing or in the future, or ``nbf`` in the future
+#:   (3.1.3.7 item 10).
+#: - ``"nonce"``: ``nonce`` is missing or not the one the login sent (3.1.3.7 item 11).
+#: - ``"at_hash"``: ``at_hash`` does not match the access token (3.1.3.8).
+#: - ``"auth_time"``: ``max_age`` was asked for and ``auth_time`` is missing or too
+#:   old (3.1.3.7 item 13).
+#: - ``"userinfo_sub"``: the userinfo answer's ``sub`` is not the id_token's (5.3.2).
+#: - ``"identity"``: a refreshed id_token is about another identity (12.2); only
+#:   IdentityChangedError carries it.
+IdTokenRule: TypeAlias = Literal[
+    "malformed",
+    "jwks",
+    "algorithm",
+    "key",
+    "signature",
+    "issuer",
+    "audience",
+    "expired",
+    "issued_at",
+    "nonce",
+    "at_hash",
+    "auth_time",
+    "userinfo_sub",
+    "identity",
+]
+_ID_TOKEN_RULES: frozenset[str] = frozenset(get_args(IdTokenRule))
+
+
 class IdTokenError(ServerError):
-    """An id_token failed a check of OpenID Connect Core 3.1.3.7."""
+    """An id_token, or what is checked against it, failed a rule of OpenID Connect Core.
 
-
-class JwksError(IdTokenError):
-    """The server's JWK Set (its ``jwks_uri`` document) cannot be used to verify id_tokens.
-
-    It is not a JWK Set (RFC 7517 5), holds no usable signature key, or publishes
-    private key material.
+    ``check`` names the rule (an :data:`IdTokenRule`: ``"signature"``, ``"nonce"``
+    and so on); branch on it rather than on the message. ``unknown_kid``, meaningful
+    only for ``check == "key"``, is True when the token names a key the JWK Set does
+    not hold: the server may have rotated its keys, so fetching the JWKS again
+    (rate-limited) and validating once more may help. UsageError for a ``check``
+    outside the set, or ``unknown_kid`` with another check.
     """
 
-
-class IdTokenMalformedError(IdTokenError):
-    """The id_token is not a signed JWT in compact form, or lacks ``sub``."""
-
-
-class IdTokenAlgorithmError(IdTokenError):
-    """The id_token's ``alg`` is ``none`` or not one the client allows (3.1.3.7 items 6-8)."""
-
-
-class IdTokenKeyError(IdTokenError):
-    """No single key of the JWK Set fits the id_token's ``kid`` and ``alg``.
-
-    ``unknown_kid`` is True when the token names a key the set does not hold: the
-    server may have rotated its keys, so fetching the JWKS again (rate-limited) and
-    validating once more may help.
-    """
-
-    def __init__(self, message: str, *, unknown_kid: bool = False) -> None:
+    def __init__(self, message: str, *, check: IdTokenRule, unknown_kid: bool = False) -> None:
+        if check not in _ID_TOKEN_RULES:
+            raise UsageError(f"{printable(str(check), 40)!r} is not an id_token check")
+        if unknown_kid and check != "key":
+            raise UsageError('unknown_kid is meaningful for check="key" only')
         super().__init__(message)
+        self.check: IdTokenRule = check
         self.unknown_kid = unknown_kid
-
-
-class IdTokenSignatureError(IdTokenError):
-    """The id_token's signature does not verify with the selected key."""
-
-
-class IdTokenIssuerError(IdTokenError):
-    """The id_token's ``iss`` is not the expected issuer (3.1.3.7 item 2)."""
-
-
-class IdTokenAudienceError(IdTokenError):
-    """``aud`` lacks the client_id, or ``azp`` is missing or another client (items 3-5)."""
-
-
-class IdTokenExpiredError(IdTokenError):
-    """The id_token has expired, or has no numeric ``exp`` (item 9)."""
-
-
-class IdTokenIssuedAtError(IdTokenError):
-    """``iat`` (or ``nbf``) lies in the future, or ``iat`` is missing (item 10)."""
-
-
-class IdTokenNonceError(IdTokenError):
-    """The id_token's ``nonce`` is missing or not the one the login sent (item 11)."""
-
-
-class IdTokenAtHashError(IdTokenError):
-    """The id_token's ``at_hash`` does not match the access token (3.2.2.9)."""
-
-
-class IdTokenAuthTimeError(IdTokenError):
-    """``max_age`` was asked for and ``auth_time`` is missing or too old (item 13)."""
 
 
 class TemporarilyUnavailableError(ServerError):
@@ -391,9 +378,12 @@ class IdentityChangedError(LoginEndedError, IdTokenError):
     """A refreshed id_token is about another identity (OpenID Connect Core 12.2).
 
     ``claim`` names the first claim that differs: ``iss``, ``sub``, ``aud`` or
-    ``azp``. The stored login is removed: it no longer says who is signed in.
+    ``azp``. The stored login is removed: it no longer says who is signed in. Its
+    ``check`` is ``"identity"`` and ``login_kept`` is False.
     """
 
     def __init__(self, message: str, *, claim: str) -> None:
-        super().__init__(message)
+        # LoginEndedError's initialiser would reach IdTokenError's without a check.
+        IdTokenError.__init__(self, message, check="identity")
+        self.login_kept = False
         self.claim = claim

@@ -6,28 +6,42 @@ entry-point group ``"pkceflow"``; a plugin depends on pkceflow-core alone::
     from pkceflow_core.hookspecs import hookimpl
 
     @hookimpl
-    def pkceflow_token_store(name):
-        if name == "redis":
-            return RedisStore()
+    def pkceflow_register_stores(register):
+        register("redis", RedisStore, "token sets in Redis")
 
 pkceflow's own adapters are registered the same way, marked ``trylast``, so an
 installed plugin that answers a ``firstresult`` hook replaces the built-in one.
 A hook implementation may accept any subset of a hook's arguments.
+
+The event hooks are not written out here: there is one per method of
+:class:`pkceflow_core.ports.Events`, named ``pkceflow_<method>``, with the same
+arguments and meaning (``Events.refresh_done(key, expires_at)`` is heard as
+``pkceflow_refresh_done(key, expires_at)``). They are made from Events below.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
-if TYPE_CHECKING:
-    from .errors import PkceflowError
-    from .ports import BrowserLauncher, RedirectListener, TokenStore, Transport
-    from .providers import ProviderPreset
-    from .tokens import TokenSet
+from .ports import Events
 
-__all__ = ["PROJECT", "hookimpl", "hookspec"]
+if TYPE_CHECKING:
+    from ._providers import ProviderPreset
+    from .ports import (
+        AsyncRedirectListener,
+        AsyncTransport,
+        BrowserLauncher,
+        RedirectListener,
+        TokenStore,
+        Transport,
+    )
+
+__all__ = ["EVENT_HOOKS", "PROJECT", "RegisterStore", "hookimpl", "hookspec"]
 
 #: The pluggy project name and the entry-point group plugins are listed under.
 PROJECT = "pkceflow"
@@ -70,10 +84,48 @@ def pkceflow_listener(
 
 
 @hookspec(firstresult=True)
-def pkceflow_token_store(name: str) -> TokenStore | None:
-    """Return the TokenStore called ``name`` ("file", "keyring", "memory", ...).
+def pkceflow_async_transport(timeout: float, ca_bundle: str | None) -> AsyncTransport | None:
+    """Return the AsyncTransport that sends HTTP requests from asyncio, or None to pass.
 
-    Return None for names the plugin does not provide.
+    The arguments and the rules are those of ``pkceflow_transport``. The built-in
+    one needs the ``async`` extra (httpx) and raises MissingExtraError without it.
+    """
+
+
+@hookspec(firstresult=True)
+def pkceflow_async_listener(
+    host: str, port: int, path: str, bind_host: str | None
+) -> AsyncRedirectListener | None:
+    """Return a bound AsyncRedirectListener for ``host``:``port`` and ``path``, or None.
+
+    The arguments are those of ``pkceflow_listener``. The listener may be made
+    outside the event loop (its sockets are bound at once); it serves on the loop
+    that awaits its ``wait``.
+    """
+
+
+# -- token stores: every plugin registers its own, by name ----------------------
+
+
+class RegisterStore(Protocol):
+    """The ``register`` callable that ``pkceflow_register_stores`` receives."""
+
+    def __call__(self, name: str, factory: Callable[[], TokenStore], description: str) -> None:
+        """Offer the store ``name``, made by calling ``factory()`` when it is used.
+
+        ``name`` is lower-case letters, digits and ``-``; ``description`` is one line
+        for ``pkceflow stores``. UsageError for a name another plugin registers too.
+        """
+
+
+@hookspec
+def pkceflow_register_stores(register: RegisterStore) -> None:
+    """Register the token stores this plugin provides: ``register(name, factory, description)``.
+
+    ``factory`` takes no argument and returns a new TokenStore; it is called only
+    when a client or ``--store`` names the store. A name belongs to one plugin:
+    two plugins registering the same one is an error naming both, so no plugin
+    replaces another's store (pkceflow's own "file", "keyring" and "memory" included).
     """
 
 
@@ -82,7 +134,7 @@ def pkceflow_token_store(name: str) -> TokenStore | None:
 
 @hookspec
 def pkceflow_provider_presets() -> list[ProviderPreset]:
-    """Return the provider presets this plugin supplies (see pkceflow_core.providers).
+    """Return the provider presets this plugin supplies (see pkceflow_core._providers).
 
     Names must be unique across installed plugins; ``Client.for_provider(name)``
     and ``pkceflow login --provider NAME`` use them.
@@ -90,34 +142,37 @@ def pkceflow_provider_presets() -> list[ProviderPreset]:
     return []
 
 
-# -- events: every implementation is called; results are ignored ---------------
+# -- events: one hook per Events method; every implementation is called ----------
+#
+# pkceflow_core.ports.Events declares the events; each of its public methods becomes
+# the hook pkceflow_<method> here, with the method's arguments (without ``self``)
+# and docstring. Results are ignored.
 
 
-@hookspec
-def pkceflow_authorization_url(url: str) -> None:
-    """The authorization URL is about to be opened (the seed's OnAuthorizationCode)."""
+def _event_hookspec(method: Callable[..., None]) -> Callable[..., None]:
+    """The event hook for the Events method ``method``: ``pkceflow_<method>``."""
+
+    def spec(*args: object, **kwargs: object) -> None:
+        """Replaced by the method's docstring; pluggy never calls a specification."""
+
+    # The method's docstring, and its arguments twice over: pluggy reads their names
+    # from the code behind __wrapped__ (dropping ``self``, as of any method), and
+    # inspect.signature (older pluggy, help()) from __signature__, without ``self``.
+    functools.update_wrapper(spec, method)
+    spec.__name__ = spec.__qualname__ = f"pkceflow_{method.__name__}"
+    spec.__module__ = __name__
+    signature = inspect.signature(method)
+    parameters = list(signature.parameters.values())[1:]
+    spec.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return hookspec(spec)
 
 
-@hookspec
-def pkceflow_callback_received() -> None:
-    """A valid callback reached the redirect URI; the code is about to be exchanged."""
-
-
-@hookspec
-def pkceflow_token_received(key: str, tokens: TokenSet) -> None:
-    """A login for profile ``key`` finished with ``tokens`` (OnAfterAccessToken)."""
-
-
-@hookspec
-def pkceflow_refresh_done(key: str, expires_at: float | None) -> None:
-    """The access token of ``key`` was refreshed; no token is passed."""
-
-
-@hookspec
-def pkceflow_token_changed(key: str, tokens: TokenSet) -> None:
-    """The stored token set of ``key`` changed; persist the rotated tokens if needed."""
-
-
-@hookspec
-def pkceflow_error(key: str, error: PkceflowError) -> None:
-    """A login or refresh of ``key`` failed (OnErrorAccessToken)."""
+#: The event hooks, by the name of the Events method each is made from.
+EVENT_HOOKS: dict[str, str] = {
+    name: f"pkceflow_{name}"
+    for name, method in vars(Events).items()
+    if inspect.isfunction(method) and not name.startswith("_")
+}
+globals().update(
+    {hook: _event_hookspec(getattr(Events, name)) for name, hook in EVENT_HOOKS.items()}
+)

@@ -3,7 +3,8 @@
 :func:`validate_id_token` is a pure function of the token, a :class:`JsonWebKeySet`,
 the :class:`IdTokenExpectations` and the time ``now``: it fetches nothing and reads
 no clock. Fetching the JWK Set from the server's ``jwks_uri`` (and fetching it again
-when :class:`~pkceflow_core.errors.IdTokenKeyError` says ``unknown_kid``) is the
+when an :class:`~pkceflow_core.errors.IdTokenError` of check ``"key"`` says
+``unknown_kid``) is the
 adapters' job.
 
 PyJWT verifies the signature, always with the one algorithm the token names once
@@ -24,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,27 +33,20 @@ from typing import Any
 
 import attrs
 
+from ._http import HttpRequest, HttpResponse
 from ._json import loads_object
+from ._metadata import ServerMetadata
+from ._tokens import TokenSet
 from .errors import (
-    IdTokenAlgorithmError,
-    IdTokenAtHashError,
-    IdTokenAudienceError,
-    IdTokenAuthTimeError,
-    IdTokenExpiredError,
-    IdTokenIssuedAtError,
-    IdTokenIssuerError,
-    IdTokenKeyError,
-    IdTokenMalformedError,
-    IdTokenNonceError,
-    IdTokenSignatureError,
+    IdTokenError,
     InvalidResponseError,
-    JwksError,
     MetadataError,
     MissingExtraError,
+    TokenError,
     UsageError,
     printable,
 )
-from .metadata import ServerMetadata
+from .steps import Send, Steps
 
 try:
     import jwt
@@ -73,6 +68,8 @@ __all__ = [
     "IdTokenExpectations",
     "JsonWebKeySet",
     "at_hash",
+    "unverified_claims",
+    "userinfo_steps",
     "validate_id_token",
 ]
 
@@ -145,7 +142,9 @@ def _parse_jwk(jwk: object) -> list[jwt.PyJWK]:
         return []
     if kty in ("RSA", "EC", "OKP") and not _PRIVATE_MEMBERS.isdisjoint(jwk):
         # Whoever can read the JWKS could sign id_tokens: trust none of it.
-        raise JwksError("the JWKS publishes private key material; no key of it is trusted")
+        raise IdTokenError(
+            "the JWKS publishes private key material; no key of it is trusted", check="jwks"
+        )
     use, ops, kid = jwk.get("use"), jwk.get("key_ops"), jwk.get("kid")
     if use not in (None, "sig") or (ops is not None and not _lists_verify(ops)):
         return []
@@ -192,31 +191,32 @@ class JsonWebKeySet:
 
     @classmethod
     def from_dict(cls, doc: object) -> JsonWebKeySet:
-        """Parse a JWK Set document; JwksError when it is not one or has no usable key.
+        """Parse a JWK Set document; IdTokenError (check ``"jwks"``) when it is not usable.
 
         A document that publishes private key members (``d`` and the like) is
         refused whole: its keys cannot be trusted.
         """
         if not isinstance(doc, dict):
-            raise JwksError("the JWKS is not a JSON object")
+            raise IdTokenError("the JWKS is not a JSON object", check="jwks")
         members = doc.get("keys")
         if not isinstance(members, list):
-            raise JwksError("the JWKS has no keys array (RFC 7517 5)")
+            raise IdTokenError("the JWKS has no keys array (RFC 7517 5)", check="jwks")
         keys = [key for member in members for key in _parse_jwk(member)]
         if not keys:
-            raise JwksError(
+            raise IdTokenError(
                 "the JWKS holds no key usable to verify id_tokens"
-                " (RSA, EC P-256/P-384/P-521 or Ed25519, with use sig)"
+                " (RSA, EC P-256/P-384/P-521 or Ed25519, with use sig)",
+                check="jwks",
             )
         return cls(tuple(keys))
 
     @classmethod
     def from_json(cls, body: bytes) -> JsonWebKeySet:
-        """Parse the body of a ``jwks_uri`` response; JwksError for anything unusable."""
+        """Parse a ``jwks_uri`` response body; IdTokenError (check ``"jwks"``) if unusable."""
         try:
             doc = loads_object(body, what="the JWKS")
         except InvalidResponseError as exc:
-            raise JwksError(str(exc)) from None
+            raise IdTokenError(str(exc), check="jwks") from None
         return cls.from_dict(doc)
 
     def by_kid(self, kid: str) -> tuple[jwt.PyJWK, ...]:
@@ -399,17 +399,22 @@ def _select_key(keys: JsonWebKeySet, alg: str, kid: str | None) -> jwt.PyJWK:
         return candidates[0]
     if kid is None:
         if candidates:
-            raise IdTokenKeyError(
-                f"the id_token names no kid and {len(candidates)} keys of the JWKS verify {alg}"
+            raise IdTokenError(
+                f"the id_token names no kid and {len(candidates)} keys of the JWKS verify {alg}",
+                check="key",
             )
-        raise IdTokenKeyError(f"the JWKS has no key that verifies {alg}")
+        raise IdTokenError(f"the JWKS has no key that verifies {alg}", check="key")
     shown = printable(kid, 80)
     if candidates:
-        raise IdTokenKeyError(f"the JWKS has {len(candidates)} {alg} keys with kid {shown!r}")
+        raise IdTokenError(
+            f"the JWKS has {len(candidates)} {alg} keys with kid {shown!r}", check="key"
+        )
     if keys.by_kid(kid):
-        raise IdTokenKeyError(f"the JWKS key {shown!r} is not one for {alg}")
-    raise IdTokenKeyError(
-        f"the JWKS has no key {shown!r}; the server may have rotated its keys", unknown_kid=True
+        raise IdTokenError(f"the JWKS key {shown!r} is not one for {alg}", check="key")
+    raise IdTokenError(
+        f"the JWKS has no key {shown!r}; the server may have rotated its keys",
+        check="key",
+        unknown_kid=True,
     )
 
 
@@ -419,19 +424,20 @@ def _verified_payload(
     """Check the header and the signature; return the alg and the signed payload."""
     parts = id_token.split(".")
     if len(parts) != 3 or not all(_SEGMENT.fullmatch(part) for part in parts):
-        raise IdTokenMalformedError("the id_token is not a JWS of three base64url parts")
+        raise IdTokenError("the id_token is not a JWS of three base64url parts", check="malformed")
     header = _decode_object(parts[0])
     if header is None:
-        raise IdTokenMalformedError("the id_token header is not a base64url JSON object")
+        raise IdTokenError("the id_token header is not a base64url JSON object", check="malformed")
     alg, kid = header.get("alg"), header.get("kid")
     if not isinstance(alg, str) or not (kid is None or isinstance(kid, str)):
-        raise IdTokenMalformedError("the id_token header needs a string alg (and kid)")
+        raise IdTokenError("the id_token header needs a string alg (and kid)", check="malformed")
     if alg == "none":
-        raise IdTokenAlgorithmError("the id_token is not signed (alg none)")
+        raise IdTokenError("the id_token is not signed (alg none)", check="algorithm")
     if alg not in expected.allowed_algs:
-        raise IdTokenAlgorithmError(
+        raise IdTokenError(
             f"the id_token is signed with {printable(alg, 40)!r};"
-            f" allowed: {', '.join(expected.allowed_algs)}"
+            f" allowed: {', '.join(expected.allowed_algs)}",
+            check="algorithm",
         )
     key: jwt.PyJWK | bytes
     if alg in HMAC_ALGS:
@@ -443,12 +449,14 @@ def _verified_payload(
     try:
         signed = _JWS.decode_complete(id_token, key=key, algorithms=[alg])
     except jwt.InvalidSignatureError:
-        raise IdTokenSignatureError(f"the id_token's {alg} signature does not verify") from None
+        raise IdTokenError(
+            f"the id_token's {alg} signature does not verify", check="signature"
+        ) from None
     except jwt.PyJWTError:
-        raise IdTokenMalformedError("the id_token is not a JWS PyJWT accepts") from None
+        raise IdTokenError("the id_token is not a JWS PyJWT accepts", check="malformed") from None
     payload = _json_object(signed["payload"])
     if payload is None:
-        raise IdTokenMalformedError("the id_token payload is not a JSON object")
+        raise IdTokenError("the id_token payload is not a JSON object", check="malformed")
     return alg, payload
 
 
@@ -464,7 +472,9 @@ def _check_issuer(claims: Mapping[str, Any], expected: IdTokenExpectations) -> s
     wanted = repr(expected.issuer)
     if template is not None:
         wanted += f" or {template!r} for the token's tid"
-    raise IdTokenIssuerError(f"the id_token was not issued by {wanted} (OIDC Core 3.1.3.7)")
+    raise IdTokenError(
+        f"the id_token was not issued by {wanted} (OIDC Core 3.1.3.7)", check="issuer"
+    )
 
 
 def _check_audience(
@@ -476,16 +486,20 @@ def _check_audience(
     elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
         audiences = tuple(aud)
     else:
-        raise IdTokenAudienceError("the id_token has no aud (a string or strings)")
+        raise IdTokenError("the id_token has no aud (a string or strings)", check="audience")
     if client_id not in audiences:
-        raise IdTokenAudienceError(f"the id_token is not meant for the client {client_id!r}")
+        raise IdTokenError(
+            f"the id_token is not meant for the client {client_id!r}", check="audience"
+        )
     if len(audiences) > 1 and azp is None:
-        raise IdTokenAudienceError(
-            "the id_token has several audiences and no azp (OIDC Core 3.1.3.7 item 4)"
+        raise IdTokenError(
+            "the id_token has several audiences and no azp (OIDC Core 3.1.3.7 item 4)",
+            check="audience",
         )
     if azp is not None and azp != client_id:
-        raise IdTokenAudienceError(
-            f"the id_token's azp is not the client {client_id!r} (OIDC Core 3.1.3.7 item 5)"
+        raise IdTokenError(
+            f"the id_token's azp is not the client {client_id!r} (OIDC Core 3.1.3.7 item 5)",
+            check="audience",
         )
     return audiences, azp
 
@@ -496,33 +510,40 @@ def _check_times(
     leeway = expected.leeway
     exp = _seconds(claims.get("exp"))
     if exp is None:
-        raise IdTokenExpiredError("the id_token has no numeric exp")
+        raise IdTokenError("the id_token has no numeric exp", check="expired")
     if exp <= now - leeway:
-        raise IdTokenExpiredError(
-            f"the id_token expired {now - exp:.0f} s ago (leeway {leeway:g} s)"
+        raise IdTokenError(
+            f"the id_token expired {now - exp:.0f} s ago (leeway {leeway:g} s)",
+            check="expired",
         )
     iat = _seconds(claims.get("iat"))
     if iat is None:
-        raise IdTokenIssuedAtError("the id_token has no numeric iat")
+        raise IdTokenError("the id_token has no numeric iat", check="issued_at")
     if iat > now + leeway:
-        raise IdTokenIssuedAtError(
-            f"the id_token was issued {iat - now:.0f} s in the future; is the clock right?"
+        raise IdTokenError(
+            f"the id_token was issued {iat - now:.0f} s in the future; is the clock right?",
+            check="issued_at",
         )
     if "nbf" in claims:
         nbf = _seconds(claims["nbf"])
         if nbf is None or nbf > now + leeway:
-            raise IdTokenIssuedAtError("the id_token's nbf is not a number or in the future")
+            raise IdTokenError(
+                "the id_token's nbf is not a number or in the future", check="issued_at"
+            )
     auth_time = None
     if claims.get("auth_time") is not None:
         auth_time = _seconds(claims["auth_time"])
         if auth_time is None:
-            raise IdTokenAuthTimeError("the id_token's auth_time is not a number")
+            raise IdTokenError("the id_token's auth_time is not a number", check="auth_time")
     if expected.max_age is not None and expected.nonce is not None:
         if auth_time is None:
-            raise IdTokenAuthTimeError("max_age was requested but the id_token has no auth_time")
+            raise IdTokenError(
+                "max_age was requested but the id_token has no auth_time", check="auth_time"
+            )
         if auth_time + expected.max_age + leeway < now:
-            raise IdTokenAuthTimeError(
-                f"the authentication is older than max_age={expected.max_age}: log in again"
+            raise IdTokenError(
+                f"the authentication is older than max_age={expected.max_age}: log in again",
+                check="auth_time",
             )
     return exp, iat, auth_time
 
@@ -530,13 +551,13 @@ def _check_times(
 def _check_nonce(claims: Mapping[str, Any], expected: IdTokenExpectations) -> str | None:
     nonce = claims.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
-        raise IdTokenNonceError("the id_token's nonce is not a string")
+        raise IdTokenError("the id_token's nonce is not a string", check="nonce")
     if expected.nonce is None:
         return nonce
     if nonce is None:
-        raise IdTokenNonceError("the id_token has no nonce, but the login sent one")
+        raise IdTokenError("the id_token has no nonce, but the login sent one", check="nonce")
     if not hmac.compare_digest(nonce.encode("utf-8"), expected.nonce.encode("utf-8")):
-        raise IdTokenNonceError("the id_token's nonce is not the one this login sent")
+        raise IdTokenError("the id_token's nonce is not the one this login sent", check="nonce")
     return nonce
 
 
@@ -548,15 +569,16 @@ def validate_id_token(
     The signature is checked first (header ``alg`` allowed, key chosen by ``kid``
     and ``alg``), then, against ``now`` (seconds since the epoch) and
     ``expected``: ``iss``, ``aud``/``azp``, ``sub``, ``exp``, ``iat``, ``nbf``,
-    ``nonce``, ``at_hash``, ``auth_time``. Raises an IdTokenError subclass for the
-    first failed check; no message holds the token or a claim that could be secret.
+    ``nonce``, ``at_hash``, ``auth_time``. Raises IdTokenError for the first failed
+    check, its ``check`` naming the rule; no message holds the token or a claim that
+    could be secret.
     """
     alg, payload = _verified_payload(id_token, keys, expected)
     iss = _check_issuer(payload, expected)
     audiences, azp = _check_audience(payload, expected)
     sub = payload.get("sub")
     if not isinstance(sub, str) or not sub:
-        raise IdTokenMalformedError("the id_token has no sub")
+        raise IdTokenError("the id_token has no sub", check="malformed")
     exp, iat, auth_time = _check_times(payload, expected, now)
     nonce = _check_nonce(payload, expected)
     claimed_hash = payload.get("at_hash")
@@ -565,7 +587,9 @@ def validate_id_token(
         if not isinstance(claimed_hash, str) or not hmac.compare_digest(
             claimed_hash.encode("utf-8"), wanted
         ):
-            raise IdTokenAtHashError("the id_token's at_hash does not match the access token")
+            raise IdTokenError(
+                "the id_token's at_hash does not match the access token", check="at_hash"
+            )
     return IdTokenClaims(
         iss=iss,
         sub=sub,
@@ -577,3 +601,67 @@ def validate_id_token(
         nonce=nonce,
         claims=payload,
     )
+
+
+# -- what an id_token's holder may read, and userinfo -----------------------------------
+
+
+def unverified_claims(id_token: str) -> dict[str, Any]:
+    """The claims of an id_token that was validated when it was stored.
+
+    Reads the payload only; it is for tokens pkceflow checked before storing them.
+    IdTokenError (check ``"malformed"``) when it cannot be read.
+    """
+    try:
+        payload = id_token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        raise IdTokenError("the stored id_token cannot be read", check="malformed") from None
+    if not isinstance(data, dict):
+        raise IdTokenError("the stored id_token cannot be read", check="malformed")
+    return data
+
+
+_WWW_AUTH_PARAM = re.compile(r'(error|error_description)="([^"]*)"')
+
+
+def userinfo_steps(server: ServerMetadata, tokens: TokenSet) -> Steps[dict[str, Any]]:
+    """Ask the userinfo endpoint (OpenID Connect Core 5.3) with the access token.
+
+    When the token set has an id_token, the answer's ``sub`` must equal its ``sub``
+    (5.3.2) or IdTokenError is raised and the answer is not used. A refused token
+    raises TokenError (RFC 6750 3: from the WWW-Authenticate header).
+    """
+    if server.userinfo_endpoint is None:
+        raise UsageError("the server has no userinfo endpoint")
+    response: HttpResponse = yield Send(
+        HttpRequest(
+            "GET",
+            server.userinfo_endpoint,
+            {"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
+            retry_safe=True,
+        )
+    )
+    if response.status != 200:
+        params = dict(_WWW_AUTH_PARAM.findall(response.headers.get("www-authenticate", "")))
+        if "error" in params:
+            raise TokenError(
+                params["error"], params.get("error_description"), status=response.status
+            )
+        raise InvalidResponseError("the userinfo endpoint refused", status=response.status)
+    if not response.headers.get("content-type", "").lower().startswith("application/json"):
+        raise InvalidResponseError(
+            "the userinfo answer is not JSON (signed userinfo is not supported)",
+            status=response.status,
+        )
+    claims = loads_object(response.body, what="the userinfo answer", status=response.status)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidResponseError("the userinfo answer has no sub", status=response.status)
+    if tokens.id_token is not None and unverified_claims(tokens.id_token).get("sub") != sub:
+        raise IdTokenError(
+            "the userinfo sub differs from the id_token's; its claims were not used"
+            " (OpenID Connect Core 5.3.2)",
+            check="userinfo_sub",
+        )
+    return claims

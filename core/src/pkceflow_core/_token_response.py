@@ -10,7 +10,11 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ._http import HttpResponse, retry_after
 from ._json import MAX_BODY, excerpt, loads_object
+from ._quirks import Quirks
+from ._scope import Scope
+from ._tokens import TokenSet
 from .errors import (
     InvalidResponseError,
     TemporarilyUnavailableError,
@@ -18,10 +22,6 @@ from .errors import (
     printable,
     redact,
 )
-from .http import HttpResponse, retry_after
-from .quirks import Quirks
-from .scope import Scope
-from .tokens import TokenSet
 
 __all__ = ["check_error_response", "parse_token_response"]
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl, quote
 
-from .endpoints import check_endpoint
+from ._endpoints import check_endpoint
 from .errors import UsageError
 
 __all__ = ["ExtraParams", "build_authorization_url", "compose_authorization_url"]

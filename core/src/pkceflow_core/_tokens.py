@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
+from ._scope import Scope
 from .errors import RestoreError
-from .scope import Scope
 
 __all__ = ["TokenSet"]
 

@@ -8,11 +8,11 @@ from urllib.parse import urlunsplit
 
 import attrs
 
+from ._endpoints import check_endpoint
+from ._http import HttpRequest, HttpResponse
 from ._json import loads_object
-from .endpoints import check_endpoint
+from ._quirks import Quirks
 from .errors import MetadataError, UsageError, printable
-from .http import HttpRequest, HttpResponse
-from .quirks import Quirks
 
 __all__ = ["ServerMetadata", "discovery_requests", "metadata_from_document", "parse_metadata"]
 

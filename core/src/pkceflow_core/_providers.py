@@ -14,10 +14,10 @@ from collections.abc import Mapping
 
 import attrs
 
-from .client_auth import AuthMethod
+from ._client_auth import AuthMethod
+from ._metadata import ServerMetadata
+from ._quirks import Quirks
 from .errors import UsageError
-from .metadata import ServerMetadata
-from .quirks import Quirks
 
 __all__ = ["ProviderPreset"]
 
@@ -56,8 +56,6 @@ class ProviderPreset:
     auth_method: AuthMethod | None = None
     #: The provider wants the client secret even from native clients using PKCE.
     client_secret_required: bool = False
-    #: Whether the provider speaks OpenID Connect (id_tokens, discovery).
-    openid: bool = False
     quirks: Quirks = Quirks()
     template_defaults: Mapping[str, str] = attrs.field(factory=dict)
     #: Where a person registers an application with this provider.

@@ -22,18 +22,18 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .authorization_url import ExtraParams, compose_authorization_url
-from .callback import check_state, parse_callback_params, verify_callback
-from .client_auth import ClientConfig
-from .endpoints import check_endpoint
+from ._authorization_url import ExtraParams, compose_authorization_url
+from ._callback import check_state, parse_callback_params, verify_callback
+from ._client_auth import ClientConfig
+from ._endpoints import check_endpoint
+from ._http import HttpRequest, HttpResponse
+from ._metadata import ServerMetadata
+from ._pkce import ChallengeMethod, Pkce, TokenBytes, random_token
+from ._scope import Scope, normalize_scope
+from ._token_request import build_code_exchange_request
+from ._token_response import parse_token_response
+from ._tokens import TokenSet
 from .errors import CallbackError, FlowStateError, PkceflowError, RestoreError, UsageError
-from .http import HttpRequest, HttpResponse
-from .metadata import ServerMetadata
-from .pkce import ChallengeMethod, Pkce, TokenBytes, random_token
-from .scope import Scope, normalize_scope
-from .token_request import build_code_exchange_request
-from .token_response import parse_token_response
-from .tokens import TokenSet
 
 __all__ = ["TRANSITIONS", "AuthorizationCodeFlow", "FlowEvent", "FlowState"]
 
@@ -226,16 +226,33 @@ class AuthorizationCodeFlow:
         ``check`` (an id_token validation) runs before the flow completes. Raises
         TokenError, InvalidResponseError or what ``check`` raises (and the flow fails).
         """
+        tokens = self.parse_token_response(response, now=now)
+        if check is not None:
+            try:
+                check(tokens)
+            except PkceflowError:
+                self._move(FlowEvent.FAILED)
+                raise
+        return self.complete(tokens)
+
+    def parse_token_response(self, response: HttpResponse, *, now: float) -> TokenSet:
+        """The first half of :meth:`receive_token_response`: parse, but do not complete.
+
+        For a runner whose id_token check is itself I/O (a JWK Set to fetch): it
+        checks the tokens, then calls :meth:`complete` or :meth:`fail`. A response
+        that does not parse fails the flow here.
+        """
         self._require(FlowState.EXCHANGING, "receive a token response")
         try:
-            tokens = parse_token_response(
+            return parse_token_response(
                 response, now=now, requested_scope=self._scope or None, quirks=self._server.quirks
             )
-            if check is not None:
-                check(tokens)
         except PkceflowError:
             self._move(FlowEvent.FAILED)
             raise
+
+    def complete(self, tokens: TokenSet) -> TokenSet:
+        """Finish the exchange with ``tokens`` from :meth:`parse_token_response`, checked."""
         self._move(FlowEvent.TOKENS_RECEIVED)
         return tokens
 

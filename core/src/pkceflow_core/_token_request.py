@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from .client_auth import ClientConfig
+from ._client_auth import ClientConfig
+from ._http import HttpRequest, HttpResponse
+from ._metadata import ServerMetadata
+from ._scope import Scope
+from ._token_response import check_error_response
 from .errors import UsageError
-from .http import HttpRequest, HttpResponse
-from .metadata import ServerMetadata
-from .scope import Scope
-from .token_response import check_error_response
 
 __all__ = [
     "build_code_exchange_request",
