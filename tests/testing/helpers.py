@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import http.client
 import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
 from pkceflow.testing import PUBLIC_CLIENT_ID, TestProvider
+from tests.support.oauth import pkce_pair as pkce_pair
 
 REDIRECT_URI = "http://127.0.0.1:43123/callback"
 
@@ -79,13 +78,6 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     """An Authorization header per RFC 6749 2.3.1 (form-urlencode, then base64)."""
     raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
-
-
-def pkce_pair() -> tuple[str, str]:
-    """A code verifier and its S256 challenge, computed independently of the provider."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def authorize(

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
         CONFIDENTIAL_CLIENT_SECRET,
         DEFAULT_REDIRECT_URIS,
         PUBLIC_CLIENT_ID,
-        Client,
         ProviderSettings,
         RecordedRequest,
+        RegisteredClient,
         TestProvider,
         TokenInfo,
     )
@@ -50,10 +50,10 @@ __all__ = [
     "PUBLIC_CLIENT_ID",
     "BrowserError",
     "BrowserResponse",
-    "Client",
     "HttpFollowingBrowser",
     "ProviderSettings",
     "RecordedRequest",
+    "RegisteredClient",
     "TestProvider",
     "TokenInfo",
 ]

@@ -91,6 +91,7 @@ def pkceflow_client(
     ``pkceflow_browser``, with an in-memory store. ``pkceflow_client.login()`` just works."""
     from pkceflow.client import Client
     from pkceflow.memory_store import MemoryStore
+    from pkceflow.settings import Interaction
     from pkceflow.testing.provider import PUBLIC_CLIENT_ID
 
     return Client.from_issuer(
@@ -99,5 +100,5 @@ def pkceflow_client(
         scope="openid profile email offline_access",
         browser=pkceflow_browser,
         store=MemoryStore(),
-        timeout=30.0,
+        interaction=Interaction(timeout=30.0),
     )
