@@ -6,9 +6,7 @@ import errno
 import json
 import os
 import re
-import shutil
 import stat
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,11 +16,13 @@ import pytest
 from pkceflow import StoreError, TokenSet
 from pkceflow.file_store import FileStore
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
+from tests.support.folders import read_only_folder
 
 from .conftest import MakeClient
 from .support import (
     WAIT,
     Background,
+    assert_replace_compares_and_swaps,
     counter_worker,
     read_only_folder_worker,
     refresh_worker,
@@ -32,7 +32,6 @@ from .support import (
 KEY = "default"
 OLD = TokenSet("access-old", expires_at=2_000_000_000.0, refresh_token="refresh-old")
 NEW = TokenSet("access-new", expires_at=2_000_003_600.0, refresh_token="refresh-new")
-NOBODY = 65534
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
 
@@ -168,22 +167,10 @@ def test_a_failed_write_keeps_the_old_token_and_leaves_no_temporary_file(
 
 def test_a_read_only_folder_is_a_store_error_and_the_old_token_stays(tmp_path: Path) -> None:
     # Folder permissions do not bind root, so as root the worker runs as nobody.
-    uid = NOBODY if os.geteuid() == 0 else None
-    if uid is None:
-        directory = tmp_path / "read-only"
-        directory.mkdir(mode=0o700)
-    else:
-        # Somewhere nobody can reach (pytest's temporary root is private to root).
-        directory = Path(tempfile.mkdtemp(prefix="pkceflow-read-only-"))
-        os.chown(directory, NOBODY, NOBODY)
-    try:
+    with read_only_folder(tmp_path) as (directory, uid):
         [(outcome, old_intact, names)] = run_processes(
             read_only_folder_worker, [(str(directory), uid)]
         )
-    finally:
-        directory.chmod(0o700)
-        if uid is not None:
-            shutil.rmtree(directory)
     assert outcome.startswith("StoreError: cannot write")
     assert "Permission denied" in outcome
     assert old_intact
@@ -332,16 +319,8 @@ def test_a_valid_profile_name_is_accepted(store: FileStore, key: str) -> None:
 # --------------------------------------------------------------------------- compare-and-swap
 
 
-def test_replace_writes_when_the_old_set_is_stored(store: FileStore) -> None:
-    store.save(KEY, OLD)
-    assert store.replace(KEY, OLD, NEW) is True
-    assert store.load(KEY) == NEW
-
-
-def test_replace_refuses_when_another_set_is_stored(store: FileStore) -> None:
-    store.save(KEY, NEW)
-    assert store.replace(KEY, OLD, TokenSet("access-stale")) is False
-    assert store.load(KEY) == NEW
+def test_replace_writes_only_over_the_set_it_was_told_is_stored(store: FileStore) -> None:
+    assert_replace_compares_and_swaps(store)
 
 
 def test_replace_refuses_when_nothing_is_stored(store: FileStore) -> None:

@@ -16,6 +16,8 @@ from keyrings.alt.file import PlaintextKeyring
 from pkceflow import Client, StoreError, TokenSet
 from pkceflow.keyring_store import KeyringStore
 
+from .support import assert_replace_compares_and_swaps
+
 KEY = "default"
 OLD = TokenSet("access-old", expires_at=2_000_000_000.0, refresh_token="refresh-old")
 NEW = TokenSet("access-new", expires_at=2_000_003_600.0, refresh_token="refresh-new")
@@ -75,16 +77,8 @@ def test_delete_without_an_entry_does_nothing(store: KeyringStore) -> None:
     assert store.load(KEY) is None
 
 
-def test_replace_writes_when_the_old_set_is_stored(store: KeyringStore) -> None:
-    store.save(KEY, OLD)
-    assert store.replace(KEY, OLD, NEW) is True
-    assert store.load(KEY) == NEW
-
-
-def test_replace_refuses_when_another_set_is_stored(store: KeyringStore) -> None:
-    store.save(KEY, NEW)
-    assert store.replace(KEY, OLD, TokenSet("access-stale")) is False
-    assert store.load(KEY) == NEW
+def test_replace_writes_only_over_the_set_it_was_told_is_stored(store: KeyringStore) -> None:
+    assert_replace_compares_and_swaps(store)
 
 
 def test_an_entry_that_is_not_a_token_set_is_a_store_error(

@@ -2,10 +2,11 @@
 
 ``$(pkceflow token --profile x)`` runs before every API call of a script, so this
 path reads the profile and the token file with the standard library alone: no
-attrs, no pkceflow_core, no argparse. It applies the same refusals as FileStore.load
-(a symlink, another owner, permissions open to others) and the same schema version;
-anything it does not fully understand returns None, and the ordinary command, with
-its checks and error messages, runs instead.
+attrs, no pkceflow_core, no argparse. It reads both through the reader FileStore.load
+and load_profile use (the same refusals: a symlink, another owner, permissions open
+to others) and checks the same schema version; anything it does not trust or fully
+understand returns None, and the ordinary command, with its checks and error
+messages, runs instead.
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ def _store_is_file(path: str) -> bool:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
+    raw = _trusted(path, secret=False)
     try:
-        raw = read_private(path, secret=False)
         profile = tomllib.loads(raw.decode("utf-8")) if raw is not None else None
-    except (UnsafeFileError, ValueError):
+    except ValueError:  # not UTF-8, not TOML
         return False
     return bool(
         isinstance(profile, dict)
@@ -67,11 +68,26 @@ def _store_is_file(path: str) -> bool:
     )
 
 
-def _read_private(path: str) -> bytes | None:
+def _trusted(path: str, *, secret: bool) -> bytes | None:
+    """The file's bytes, or None when it is missing or untrusted (the full command says why)."""
     try:
-        return read_private(path, secret=True)
+        return read_private(path, secret=secret)
     except UnsafeFileError:
-        return None  # the full command reports it
+        return None
+
+
+def token_json(
+    access_token: str, token_type: str, expires_at: float | None, scope: Sequence[str] | None
+) -> str:
+    """``pkceflow token --json``'s line: the access token, its type, expiry and scope."""
+    return json.dumps(
+        {
+            "access_token": access_token,
+            "token_type": token_type,
+            "expires_at": expires_at,
+            "scope": None if scope is None else " ".join(scope),
+        }
+    )
 
 
 def fast_token(argv: Sequence[str]) -> int | None:
@@ -83,7 +99,7 @@ def fast_token(argv: Sequence[str]) -> int | None:
     config, data = folders()
     if not _store_is_file(os.path.join(config, "profiles", f"{profile}.toml")):
         return None
-    raw = _read_private(os.path.join(data, "tokens", f"{profile}.json"))
+    raw = _trusted(os.path.join(data, "tokens", f"{profile}.json"), secret=True)
     if raw is None:
         return None
     try:
@@ -111,13 +127,8 @@ def fast_token(argv: Sequence[str]) -> int | None:
             return None
     if as_json:
         scope = stored.get("scope")
-        output = json.dumps(
-            {
-                "access_token": access,
-                "token_type": "Bearer",
-                "expires_at": expires_at,
-                "scope": " ".join(scope) if isinstance(scope, list) else None,
-            }
+        output = token_json(
+            access, "Bearer", expires_at, scope if isinstance(scope, list) else None
         )
     else:
         output = access

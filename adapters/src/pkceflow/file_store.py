@@ -9,35 +9,30 @@ lost to a concurrent writer.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import stat
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
+from ._store_lock import StoreLock
 from .paths import (
     UnsafeFileError,
-    _write_all,
     data_dir,
-    make_private_folders,
     read_private,
+    remove_temporaries,
     stage_private,
+    write_all,
 )
 
-__all__ = ["SECRET_NAMESPACE", "FileStore", "check_key", "check_profile_name"]
+__all__ = ["SECRET_NAMESPACE", "FileStore", "check_key", "check_profile_name", "file_stem"]
 
 _KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 #: Store keys of client secrets are ``client-secret/<profile>``: no profile name holds
 #: a ``/``, so no profile can reach another's secret, nor a secret its tokens.
 SECRET_NAMESPACE = "client-secret/"
 _MAX_FILE = 1 << 20
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def check_profile_name(name: str) -> str:
@@ -55,8 +50,12 @@ def check_key(key: str) -> str:
     return key
 
 
-def _file_stem(key: str) -> str:
-    # "@" is in no profile name: a secret's files can never be a profile's.
+def file_stem(key: str) -> str:
+    """The name ``key``'s files start with (StoreError if ``key`` is not a store key).
+
+    ``client-secret/work`` becomes ``client-secret@work``: "@" is in no profile name,
+    so a secret's files can never be a profile's.
+    """
     return check_key(key).replace("/", "@")
 
 
@@ -74,30 +73,16 @@ class FileStore:
         self, directory: str | os.PathLike[str] | None = None, *, lock_timeout: float = 90.0
     ):
         self.directory = Path(directory) if directory is not None else data_dir() / "tokens"
-        self._lock_timeout = lock_timeout
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.RLock] = {}
-        self._depth: dict[str, int] = {}
+        self._locks = StoreLock(
+            self.directory,
+            stem=file_stem,
+            timeout=lock_timeout,
+            acquired=self._remove_stale_temporaries,
+        )
 
     def path(self, key: str) -> Path:
         """The file that holds ``key``'s token set."""
-        return self.directory / f"{_file_stem(key)}.json"
-
-    def _ensure_directory(self) -> None:
-        try:
-            make_private_folders(self.directory)
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            info = os.lstat(self.directory)
-        except OSError as exc:
-            raise StoreError(f"cannot create {self.directory}: {exc.strerror}") from None
-        if not stat.S_ISDIR(info.st_mode):
-            raise StoreError(
-                f"{self.directory} is not a folder (a symlink or a file is in the way)"
-            )
-        if info.st_uid != os.getuid():
-            raise StoreError(f"{self.directory} belongs to another user; refusing to use it")
-        if info.st_mode & 0o077:
-            os.chmod(self.directory, 0o700)
+        return self.directory / f"{file_stem(key)}.json"
 
     # -- reading -------------------------------------------------------------------
 
@@ -144,12 +129,13 @@ class FileStore:
                 raise StoreError(f"cannot remove {self.path(key)}: {exc.strerror}") from None
 
     def _write(self, key: str, tokens: TokenSet) -> None:
-        self._ensure_directory()
         path = self.path(key)
         staged = None
         try:
             staged = stage_private(path, tokens.to_json().encode("utf-8"), write=self._write_fd)
             staged.commit()
+        except UnsafeFileError as exc:  # the folder: a symlink, another user's
+            raise StoreError(str(exc)) from None
         except OSError as exc:
             raise StoreError(
                 f"cannot write {path}: {exc.strerror or exc}; the previous login is unchanged"
@@ -159,86 +145,16 @@ class FileStore:
                 staged.discard()
 
     def _remove_stale_temporaries(self, key: str) -> None:
-        # Called holding the lock, so no writer of ``key`` is at work: its temporary
-        # files were left by one that died before renaming (kill -9, power loss).
-        # They hold tokens, so they do not stay.
-        stem = re.escape(_file_stem(key))
-        pattern = re.compile(rf"\.{stem}\.[0-9]+\.[0-9a-f]{{8}}\.tmp\Z")
-        try:
-            names = os.listdir(self.directory)
-        except OSError:
-            return
-        for name in names:
-            if pattern.match(name):
-                _unlink_quietly(self.directory / name)
+        # Run by the lock once it is taken: no writer of ``key`` is at work, so its
+        # temporary files are a dead writer's.
+        remove_temporaries(self.path(key))
 
     def _write_fd(self, fd: int, data: bytes) -> None:
-        _write_all(fd, data)
+        # Every byte of a token file goes through here (the fault tests fill the disk).
+        write_all(fd, data)
 
     # -- locking -------------------------------------------------------------------
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
+    def lock(self, key: str) -> AbstractContextManager[None]:
         """Hold ``key`` against other threads and processes (re-entrant per thread)."""
-        import filelock
-
-        check_key(key)
-        with self._guard:
-            thread_lock = self._locks.setdefault(key, threading.RLock())
-        with thread_lock:
-            # Only the thread holding thread_lock reads or writes its depth.
-            depth = self._depth.get(key, 0)
-            self._depth[key] = depth + 1
-            try:
-                if depth:
-                    yield
-                    return
-                self._ensure_directory()
-                file_lock = filelock.FileLock(
-                    str(self.directory / f"{_file_stem(key)}.lock"),
-                    timeout=self._lock_timeout,
-                    mode=0o600,
-                    thread_local=False,
-                )
-                try:
-                    # Waiters poll: filelock's 50 ms default made 8 processes miss rounds.
-                    file_lock.acquire(poll_interval=0.005)
-                except filelock.Timeout:
-                    raise StoreError(
-                        f"another pkceflow process has held the lock on {key!r} for"
-                        f" {self._lock_timeout:g} s"
-                    ) from None
-                except OSError as exc:
-                    # A read-only folder, a full disk, a symlink planted at the lock's
-                    # path (never followed): a StoreError like any other store failure.
-                    reason = (
-                        "it is a symlink; refusing to follow it"
-                        if exc.errno == errno.ELOOP
-                        else exc.strerror or str(exc)
-                    )
-                    raise StoreError(
-                        f"cannot lock {self.directory / f'{_file_stem(key)}.lock'}: {reason}"
-                    ) from None
-                try:
-                    self._remove_stale_temporaries(key)
-                    yield
-                finally:
-                    file_lock.release()
-            finally:
-                self._depth[key] = depth
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    size = 0
-    while chunk := os.read(fd, 65536):
-        size += len(chunk)
-        if size > _MAX_FILE:
-            raise StoreError("the token file is larger than 1 MiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _unlink_quietly(path: Path) -> None:
-    with suppress(OSError):
-        os.unlink(path)
+        return self._locks.hold(key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
-from .file_store import FileStore, check_key
+from ._store_lock import StoreLock
+from .file_store import check_key, file_stem
 from .paths import data_dir
 
 __all__ = ["KeyringStore"]
@@ -37,16 +38,23 @@ def _keyring() -> Any:
 class KeyringStore:
     """Keeps each profile's token set as one keychain entry of ``service``.
 
-    Refreshes are serialised across processes with a lock file next to where the
-    file store would keep its tokens (the keychain has no locks of its own).
+    Refreshes are serialised across processes with lock files in ``lock_directory``
+    (default: ``locks`` in pkceflow's data folder), as the file store serialises its
+    own (the keychain has no locks of its own); ``lock_timeout`` is the file store's.
     Raises StoreError, naming the fix, when no keyring backend is available.
     """
 
-    def __init__(self, service: str = "pkceflow", *, lock_directory: str | None = None) -> None:
+    def __init__(
+        self,
+        service: str = "pkceflow",
+        *,
+        lock_directory: str | os.PathLike[str] | None = None,
+        lock_timeout: float = 90.0,
+    ) -> None:
         self._keyring = _keyring()
         self._service = service
-        # The file store supplies locking only; it never holds a token here.
-        self._locks = FileStore(lock_directory or data_dir() / "locks")
+        folder = lock_directory or data_dir() / "locks"
+        self._locks = StoreLock(folder, stem=file_stem, timeout=lock_timeout)
 
     def _call(self, what: str, fn: Any, *args: str) -> Any:
         import keyring.errors
@@ -96,8 +104,6 @@ class KeyringStore:
                     f"the keyring could not delete the login: {type(exc).__name__}"
                 ) from None
 
-    @contextmanager
-    def lock(self, key: str) -> Iterator[None]:
-        """Hold ``key`` against other threads and processes."""
-        with self._locks.lock(key):
-            yield
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        """Hold ``key`` against other threads and processes (re-entrant per thread)."""
+        return self._locks.hold(key)

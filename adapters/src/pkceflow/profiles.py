@@ -7,25 +7,18 @@ store, next to the tokens (see :func:`save_client_secret`).
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import tomli_w
 
 from pkceflow_core import Quirks, ServerMetadata, StoreError, TokenSet, UsageError
 
 from .file_store import SECRET_NAMESPACE, check_profile_name
-from .paths import (
-    StagedFile,
-    UnsafeFileError,
-    config_dir,
-    make_private_folders,
-    read_private,
-    stage_private,
-)
+from .paths import StagedFile, UnsafeFileError, config_dir, read_private, stage_private
 
 if TYPE_CHECKING:
     from pkceflow_core.ports import TokenStore
@@ -102,24 +95,20 @@ class Profile:
         )
 
     def to_toml(self) -> str:
-        """The profile as a TOML document."""
-        lines = [f"version = {_VERSION}"]
+        """The profile as a TOML document, which :func:`load_profile` reads back equal.
+
+        tomli-w writes it: every string is escaped as TOML requires, so what tomllib
+        reads is what was written. Unset settings (None) and empty tables are left out.
+        """
+        document: dict[str, Any] = {"version": _VERSION}
         for field in attrs.fields(Profile):
             value = getattr(self, field.name)
-            if value is None or field.name in ("params", "template"):
+            if value is None or (field.name in ("params", "template") and not value):
                 continue
-            lines.append(f"{field.name} = {_toml_value(value)}")
-        if self.params:
-            lines.append("")
-            lines.append("[params]")
-            for key, values in self.params.items():
-                lines.append(f"{_toml_value(key)} = {_toml_value(list(values))}")
-        if self.template:
-            lines.append("")
-            lines.append("[template]")
-            for key, value in self.template.items():
-                lines.append(f"{_toml_value(key)} = {_toml_value(value)}")
-        return "\n".join(lines) + "\n"
+            if field.name == "params":
+                value = {key: list(values) for key, values in value.items()}
+            document[field.name] = list(value) if isinstance(value, tuple) else value
+        return tomli_w.dumps(document)
 
 
 def server_settings(server: ServerMetadata) -> dict[str, Any]:
@@ -136,17 +125,6 @@ def server_settings(server: ServerMetadata) -> dict[str, Any]:
     }
 
 
-def _toml_value(value: Any) -> str:
-    # JSON strings are valid TOML basic strings (\uXXXX escapes included).
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-
-
 def _path(name: str) -> Path:
     try:
         check_profile_name(name)
@@ -159,7 +137,8 @@ def _path(name: str) -> Path:
 
 def save_profile(profile: Profile) -> Path:
     """Write ``profile`` atomically (0600 in a 0700 folder, an exclusive temporary file
-    of an unpredictable name, fsynced, renamed); return its path."""
+    of an unpredictable name, fsynced, renamed); return its path. Errors as
+    :func:`stage_profile` and :meth:`StagedProfile.commit`."""
     staged = stage_profile(profile)
     try:
         staged.commit()
@@ -307,18 +286,24 @@ class StagedProfile:
 def stage_profile(profile: Profile) -> StagedProfile:
     """Write ``profile`` to an exclusive temporary file in its folder, fsynced.
 
-    Nothing is replaced yet: a full or read-only disk is found here, before the
-    login's tokens are saved. StoreError names the path and the cause.
+    Nothing is replaced yet: a full or read-only disk, or a profiles folder that is
+    not this user's alone, is found here, before the login's tokens are saved.
+    StoreError names the path and the cause; UsageError a setting that cannot be
+    written.
     """
     path = _path(profile.name)
     try:
-        make_private_folders(path.parent)
-        return StagedProfile(stage_private(path, profile.to_toml().encode("utf-8")))
-    except OSError as exc:
+        document = profile.to_toml().encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: bytes of an argument that were not UTF-8
+        raise UsageError(
+            f"the profile {profile.name!r} cannot be saved: a setting is not valid UTF-8 text"
+        ) from None
+    try:
+        return StagedProfile(stage_private(path, document))
+    except (OSError, UnsafeFileError) as exc:
         raise _not_saved(path, exc) from None
 
 
-def _not_saved(path: Path, exc: OSError) -> StoreError:
-    return StoreError(
-        f"cannot save the profile {path}: {exc.strerror or exc}; the previous login is unchanged"
-    )
+def _not_saved(path: Path, exc: OSError | UnsafeFileError) -> StoreError:
+    reason = (exc.strerror or exc) if isinstance(exc, OSError) else exc
+    return StoreError(f"cannot save the profile {path}: {reason}; the previous login is unchanged")
