@@ -14,11 +14,13 @@ import pytest
 
 from pkceflow import AuthorizationError, CallbackError, CallbackTimeoutError, UsageError
 from pkceflow.loopback import LoopbackListener
+from pkceflow.settings import Redirect
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from pkceflow_core import CallbackReply
+from tests.support.closing import closing_all
 
 from .conftest import MakeClient
-from .support import WAIT, Background, http_get, read_reply, wait_until
+from .support import WAIT, Background, get_url, http_get, read_reply, wait_until
 
 STATE = "the-state-of-this-login"
 GOOD = f"/callback?code=the-code&state={STATE}"
@@ -38,18 +40,13 @@ def handle(target: str) -> CallbackReply:
 
 @pytest.fixture
 def make_listener() -> Iterator[MakeListener]:
-    made: list[LoopbackListener] = []
-
     def make(*args: object, **kwargs: float) -> LoopbackListener:
         # Tests that do not fetch the result page should not wait for it long.
         kwargs.setdefault("linger", 0.05)
-        listener = LoopbackListener(*args, **kwargs)  # type: ignore[arg-type]
-        made.append(listener)
-        return listener
+        return LoopbackListener(*args, **kwargs)  # type: ignore[arg-type]
 
-    yield make
-    for listener in made:
-        listener.close()
+    with closing_all(make) as tracked:
+        yield tracked
 
 
 @pytest.fixture
@@ -495,7 +492,10 @@ def test_a_localhost_login_whose_redirect_arrives_on_ipv6_loopback_completes(
     provider: TestProvider, make_client: MakeClient
 ) -> None:
     browser = SendsTheRedirectToIpv6(provider)
-    client = make_client(browser=browser, redirect_host="localhost")
+    client = make_client(
+        browser=browser,
+        redirect=Redirect(host="localhost"),
+    )
     tokens = client.login()
     assert browser.delivered is not None
     assert browser.delivered.result() == 303
@@ -564,9 +564,7 @@ def test_login_returns_before_the_result_page_is_asked_for_and_it_is_served_afte
     page_address = browser.result_page_address()  # the 303 was answered: outcome decided
     tokens = login.result()
     # Only now is the page asked for: the listener still serves it, in the background.
-    page = urlsplit(page_address)
-    assert page.port is not None
-    answer = http_get(page.port, page.path)
+    answer = get_url(page_address)
     assert answer.status == 200
     assert "<title>Signed in</title>" in answer.text
     assert tokens.access_token in provider.active_tokens()
@@ -607,9 +605,7 @@ def test_a_refused_mix_up_callback_ends_the_login_before_the_result_page_is_aske
     assert browser.delivered is not None
     page_address = browser.delivered.result()
     assert isinstance(login.error(), CallbackError)
-    page = urlsplit(page_address)
-    assert page.port is not None
-    answer = http_get(page.port, page.path)
+    answer = get_url(page_address)
     assert answer.status == 200
     assert "<title>Sign-in failed</title>" in answer.text
     assert client.stored() is None

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from pkceflow.transport import MAX_RESPONSE_BYTES, Urllib3Transport
 from pkceflow_core import HttpRequest, InsecureEndpointError, TransportError
+from tests.support.closing import closing_all
 
 from .support import WAIT, Handler, LocalServer, ok, serving, wait_until
 
@@ -43,18 +44,13 @@ def get(url: str) -> HttpRequest:
 
 @pytest.fixture
 def make_transport() -> Iterator[MakeTransport]:
-    made: list[Urllib3Transport] = []
-
     def make(**kwargs: float) -> Urllib3Transport:
         kwargs.setdefault("timeout", WAIT)
         kwargs.setdefault("connect_timeout", WAIT)
-        transport = Urllib3Transport(**kwargs)  # type: ignore[arg-type]
-        made.append(transport)
-        return transport
+        return Urllib3Transport(**kwargs)  # type: ignore[arg-type]
 
-    yield make
-    for transport in made:
-        transport.close()
+    with closing_all(make) as tracked:
+        yield tracked
 
 
 @pytest.fixture

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from pkceflow_core.hookspecs import hookimpl
-from pkceflow_core.ports import BrowserLauncher, RedirectListener, TokenStore, Transport
+from pkceflow_core.hookspecs import RegisterStore, hookimpl
+from pkceflow_core.ports import (
+    AsyncRedirectListener,
+    AsyncTransport,
+    BrowserLauncher,
+    RedirectListener,
+    TokenStore,
+    Transport,
+)
 
 
 @hookimpl(trylast=True)
@@ -31,17 +38,43 @@ def pkceflow_listener(host: str, port: int, path: str, bind_host: str | None) ->
 
 
 @hookimpl(trylast=True)
-def pkceflow_token_store(name: str) -> TokenStore | None:
-    if name == "memory":
-        from .memory_store import MemoryStore
+def pkceflow_async_transport(timeout: float, ca_bundle: str | None) -> AsyncTransport:
+    # httpx is imported here, on first use: MissingExtraError without the async extra.
+    from .async_transport import HttpxTransport
 
-        return MemoryStore()
-    if name == "file":
-        from .file_store import FileStore
+    return HttpxTransport(timeout=timeout, connect_timeout=min(timeout, 10.0), ca_bundle=ca_bundle)
 
-        return FileStore()
-    if name == "keyring":
-        from .keyring_store import KeyringStore
 
-        return KeyringStore()
-    return None
+@hookimpl(trylast=True)
+def pkceflow_async_listener(
+    host: str, port: int, path: str, bind_host: str | None
+) -> AsyncRedirectListener:
+    from .async_loopback import AsyncLoopbackListener
+
+    return AsyncLoopbackListener(host, port, path, bind_host=bind_host)
+
+
+def _memory_store() -> TokenStore:
+    from .memory_store import MemoryStore
+
+    return MemoryStore()
+
+
+def _file_store() -> TokenStore:
+    from .file_store import FileStore
+
+    return FileStore()
+
+
+def _keyring_store() -> TokenStore:
+    from .keyring_store import KeyringStore
+
+    return KeyringStore()
+
+
+@hookimpl
+def pkceflow_register_stores(register: RegisterStore) -> None:
+    # A store name is one plugin's: no trylast here, and no plugin replaces these.
+    register("memory", _memory_store, "in this process only; forgotten when it ends")
+    register("file", _file_store, "private JSON files in pkceflow's data folder")
+    register("keyring", _keyring_store, "the system keychain, through keyring (pkceflow[keyring])")

@@ -16,8 +16,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
-from pkceflow_core import HttpRequest, HttpResponse, TransportError
-from pkceflow_core.endpoints import check_endpoint
+from pkceflow_core import HttpRequest, HttpResponse, TransportError, check_endpoint
 
 __all__ = ["MAX_RESPONSE_BYTES", "Urllib3Transport"]
 
@@ -153,11 +152,7 @@ class Urllib3Transport:
         self._max = max_response_bytes
 
     def _deadline(self, request: HttpRequest) -> float:
-        # Every connection attempt may use its connect timeout; every attempt that
-        # sent the request, its read timeout.
-        reads = 1 + (self._retries if request.retry_safe else 0)
-        connects = 1 + self._retries
-        return connects * self._connect_timeout + reads * self._timeout + _BACKOFF_ALLOWANCE
+        return _request_deadline(request, self._retries, self._connect_timeout, self._timeout)
 
     def _retry(self, request: HttpRequest) -> Retry:
         # Connection failures happen before a byte of the request is sent, so
@@ -248,6 +243,19 @@ class Urllib3Transport:
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.clear()
+
+
+def _request_deadline(
+    request: HttpRequest, retries: int, connect_timeout: float, timeout: float
+) -> float:
+    """How long one request may take in all, retries included (both transports' rule).
+
+    Every connection attempt may use its connect timeout; every attempt that sent
+    the request, its read timeout; a request that is not retry-safe is sent once.
+    """
+    reads = 1 + (retries if request.retry_safe else 0)
+    connects = 1 + retries
+    return connects * connect_timeout + reads * timeout + _BACKOFF_ALLOWANCE
 
 
 def _too_slow(request: HttpRequest, host: str | None, deadline: _Deadline) -> TransportError:
