@@ -7,14 +7,13 @@ where its ``pytest11`` entry point is not installed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pluggy
 import pytest
 
 from pkceflow import Client
-from pkceflow.plugins import make_plugin_manager
+from pkceflow.settings import HttpOptions, Interaction
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow.testing.pytest_plugin import (
     pkceflow_browser,
@@ -23,14 +22,17 @@ from pkceflow.testing.pytest_plugin import (
 )
 from pkceflow.transport import Urllib3Transport
 from pkceflow_core import ServerMetadata
+from tests.support.fixtures import pkceflow_home, plugin_manager
 
 from .support import WAIT
 
 __all__ = [
     "MakeClient",
     "pkceflow_browser",
+    "pkceflow_home",
     "pkceflow_provider",
     "pkceflow_provider_factory",
+    "plugin_manager",
 ]
 
 MakeClient = Callable[..., Client]
@@ -53,20 +55,6 @@ def close_client(client: Client) -> None:
     transport = client.transport
     if isinstance(transport, Urllib3Transport):
         transport.close()
-
-
-@pytest.fixture(autouse=True)
-def pkceflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own PKCEFLOW_HOME (token files, lock files)."""
-    home = tmp_path / "pkceflow-home"
-    monkeypatch.setenv("PKCEFLOW_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def plugin_manager() -> pluggy.PluginManager:
-    """A fresh manager with only pkceflow's built-in adapters (no entry points)."""
-    return make_plugin_manager(load_entry_points=False)
 
 
 @pytest.fixture
@@ -97,9 +85,8 @@ def make_client(
             kwargs["server"] = provider_metadata(provider)
         kwargs.setdefault("browser", browser)
         kwargs.setdefault("plugin_manager", plugin_manager)
-        kwargs.setdefault("paste", False)
-        kwargs.setdefault("timeout", WAIT)
-        kwargs.setdefault("http_timeout", WAIT)
+        kwargs.setdefault("interaction", Interaction(paste=False, timeout=WAIT))
+        kwargs.setdefault("http", HttpOptions(timeout=WAIT))
         client = Client(client_id, **kwargs)
         clients.append(client)
         return client

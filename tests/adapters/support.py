@@ -1,8 +1,9 @@
-"""Helpers shared by the adapter tests: small local HTTP servers, threads, process workers.
+"""Helpers shared by the adapter tests: small local HTTP servers, process workers.
 
 Nothing here imitates pkceflow: the servers are real sockets on 127.0.0.1 and the process
 workers run the real Client and FileStore in ``spawn``-ed interpreters (so they live in an
-importable module rather than in a test file).
+importable module rather than in a test file). ``Background`` and ``wait_until`` are
+``tests.support.threads``'s, named here too for the tests that import them from here.
 """
 
 from __future__ import annotations
@@ -19,71 +20,24 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pkceflow.settings import HttpOptions
+from pkceflow_core import TokenSet
+from tests.support.raw_http import Request
+from tests.support.threads import Background as Background
+from tests.support.threads import wait_until as wait_until
 
 if TYPE_CHECKING:
-    from pkceflow import TokenSet
     from pkceflow.testing import TestProvider
-
-T = TypeVar("T")
+    from pkceflow_core.ports import TokenStore
 
 #: Bounds every wait in these tests, so a bug fails a test instead of hanging the run.
 WAIT = 10.0
 #: pkceflow.testing.PUBLIC_CLIENT_ID, spelt out so that worker processes need not import
 #: the provider (PyJWT, cryptography) just for it.
 PUBLIC_CLIENT_ID = "pkceflow-test"
-
-
-# --------------------------------------------------------------------------- threads
-
-
-class Background(Generic[T]):
-    """Runs ``fn`` in a daemon thread and keeps its result or its exception."""
-
-    def __init__(self, fn: Callable[[], T], *, name: str = "test-background") -> None:
-        self._fn = fn
-        self._result: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._result = self._fn()
-        except BaseException as exc:  # handed to the test by result()
-            self._error = exc
-
-    @property
-    def finished(self) -> bool:
-        return not self._thread.is_alive()
-
-    def join(self, timeout: float = WAIT) -> None:
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise AssertionError(f"the background call did not finish within {timeout} s")
-
-    def result(self, timeout: float = WAIT) -> T:
-        """The call's return value; re-raises what it raised."""
-        self.join(timeout)
-        if self._error is not None:
-            raise self._error
-        return self._result  # type: ignore[return-value]
-
-    def error(self, timeout: float = WAIT) -> BaseException | None:
-        """What the call raised, or None."""
-        self.join(timeout)
-        return self._error
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout: float = WAIT, step: float = 0.005
-) -> None:
-    """Poll ``condition`` until it holds; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
 
 
 # --------------------------------------------------------------------------- secrets
@@ -103,6 +57,22 @@ def secrets_seen(provider: TestProvider, *token_sets: TokenSet) -> set[str]:
     for tokens in token_sets:
         found.update(t for t in (tokens.access_token, tokens.refresh_token, tokens.id_token) if t)
     return found
+
+
+# --------------------------------------------------------------------------- stores
+
+
+def assert_replace_compares_and_swaps(store: TokenStore) -> None:
+    """``store.replace(key, old, new)`` writes ``new`` when ``old`` is what is stored,
+    and refuses (False, nothing written) when another set is."""
+    key = "default"
+    old = TokenSet("access-old", expires_at=2_000_000_000.0, refresh_token="refresh-old")
+    new = TokenSet("access-new", expires_at=2_000_003_600.0, refresh_token="refresh-new")
+    store.save(key, old)
+    assert store.replace(key, old, new) is True
+    assert store.load(key) == new
+    assert store.replace(key, old, TokenSet("access-stale")) is False
+    assert store.load(key) == new
 
 
 # --------------------------------------------------------------------------- HTTP clients
@@ -143,6 +113,15 @@ def http_get(
         connection.close()
 
 
+def get_url(url: str) -> Reply:
+    """``http_get`` of a whole loopback URL (its host, port, path and query)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return http_get(parts.port, target or "/", host=parts.hostname)
+
+
 def read_reply(sock: socket.socket) -> bytes:
     """Everything the peer sends on ``sock`` until it closes (bounded by WAIT)."""
     sock.settimeout(WAIT)
@@ -153,16 +132,6 @@ def read_reply(sock: socket.socket) -> bytes:
 
 
 # --------------------------------------------------------------------------- HTTP servers
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A request a LocalServer received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -183,14 +152,8 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.body = self.rfile.read(length) if length else b""
-        self.server.record(
-            Recorded(
-                self.command,
-                self.path,
-                {k.lower(): v for k, v in self.headers.items()},
-                self.body,
-            )
-        )
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.record(Request(self.command, self.path, headers, self.body))
         self.server.respond(self)
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _dispatch
@@ -245,7 +208,7 @@ class LocalServer(ThreadingHTTPServer):
         self.respond = respond
         self.server_bind()
         self.connections = 0
-        self.requests: list[Recorded] = []
+        self.requests: list[Request] = []
         self.events: dict[str, threading.Event] = {}
         self.values: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -268,7 +231,7 @@ class LocalServer(ThreadingHTTPServer):
         with self._lock:
             return self.events.setdefault(name, threading.Event())
 
-    def record(self, request: Recorded) -> None:
+    def record(self, request: Request) -> None:
         with self._lock:
             self.requests.append(request)
 
@@ -387,7 +350,7 @@ def _client(token_url: str, authorization_url: str, directory: str | None) -> An
         token_url=token_url,
         store="file" if directory is None else FileStore(directory),
         plugin_manager=make_plugin_manager(load_entry_points=False),
-        http_timeout=WAIT,
+        http=HttpOptions(timeout=WAIT),
     )
 
 

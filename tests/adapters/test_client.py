@@ -28,6 +28,7 @@ from pkceflow import (
 from pkceflow.file_store import FileStore
 from pkceflow.loopback import LoopbackListener
 from pkceflow.memory_store import MemoryStore
+from pkceflow.settings import Interaction, Redirect
 from pkceflow.testing import (
     CONFIDENTIAL_CLIENT_ID,
     CONFIDENTIAL_CLIENT_SECRET,
@@ -60,6 +61,16 @@ def token_requests(provider: TestProvider, grant_type: str) -> list[dict[str, An
         for r in provider.requests
         if r.endpoint == "token" and r.form.get("grant_type") == grant_type
     ]
+
+
+def code_and_refresh_requests(client: Client, provider: TestProvider) -> list[dict[str, Any]]:
+    """Log in and refresh once; the two token requests that sent (code, then refresh)."""
+    client.login()
+    client.refresh()
+    requests = token_requests(provider, "authorization_code")
+    requests += token_requests(provider, "refresh_token")
+    assert len(requests) == 2
+    return requests
 
 
 def authorize_params(provider: TestProvider) -> dict[str, str]:
@@ -185,8 +196,7 @@ def test_from_issuer_discovers_the_endpoints_and_logs_in(
         PUBLIC_CLIENT_ID,
         plugin_manager=plugin_manager,
         browser=browser,
-        paste=False,
-        timeout=WAIT,
+        interaction=Interaction(paste=False, timeout=WAIT),
         scope=SCOPE,
     )
     try:
@@ -223,13 +233,7 @@ def test_a_confidential_client_authenticates_with_client_secret_basic(
     client = make_client(
         CONFIDENTIAL_CLIENT_ID, client_secret=CONFIDENTIAL_CLIENT_SECRET, scope=SCOPE
     )
-    client.login()
-    client.refresh()
-    requests = token_requests(provider, "authorization_code") + token_requests(
-        provider, "refresh_token"
-    )
-    assert len(requests) == 2
-    for request in requests:
+    for request in code_and_refresh_requests(client, provider):
         assert request["headers"]["authorization"].startswith("Basic ")
         assert "client_secret" not in request["form"]
 
@@ -241,13 +245,7 @@ def test_a_confidential_client_authenticates_with_client_secret_post(
     client = make_client(
         "post-client", client_secret="post-secret", auth_method="client_secret_post", scope=SCOPE
     )
-    client.login()
-    client.refresh()
-    requests = token_requests(provider, "authorization_code") + token_requests(
-        provider, "refresh_token"
-    )
-    assert len(requests) == 2
-    for request in requests:
+    for request in code_and_refresh_requests(client, provider):
         assert request["form"]["client_id"] == "post-client"
         assert request["form"]["client_secret"] == "post-secret"
         assert "authorization" not in request["headers"]
@@ -268,7 +266,9 @@ def test_a_confidential_client_with_a_wrong_secret_is_refused_at_the_exchange(
 def test_redirect_port_zero_puts_the_real_port_in_the_redirect_uri(
     provider: TestProvider, browser: HttpFollowingBrowser, make_client: MakeClient
 ) -> None:
-    make_client(redirect_port=0).login()
+    make_client(
+        redirect=Redirect(port=0),
+    ).login()
     redirect_uri = authorize_params(provider)["redirect_uri"]
     port = urlsplit(redirect_uri).port
     assert port not in (None, 0)
@@ -281,7 +281,9 @@ def test_redirect_port_zero_puts_the_real_port_in_the_redirect_uri(
 def test_an_ipv6_loopback_redirect_host_works(
     provider: TestProvider, browser: HttpFollowingBrowser, make_client: MakeClient
 ) -> None:
-    tokens = make_client(redirect_host="::1").login()
+    tokens = make_client(
+        redirect=Redirect(host="::1"),
+    ).login()
     redirect_uri = authorize_params(provider)["redirect_uri"]
     assert redirect_uri.startswith("http://[::1]:")
     assert any(url.startswith(redirect_uri + "?code=") for url in browser.visited)
@@ -290,7 +292,10 @@ def test_an_ipv6_loopback_redirect_host_works(
 
 def test_a_redirect_path_of_choice_is_used(provider: TestProvider, make_client: MakeClient) -> None:
     provider.add_client("custom-path", redirect_uris=["http://127.0.0.1/oauth/done"])
-    make_client("custom-path", redirect_path="/oauth/done").login()
+    make_client(
+        "custom-path",
+        redirect=Redirect(path="/oauth/done"),
+    ).login()
     assert urlsplit(authorize_params(provider)["redirect_uri"]).path == "/oauth/done"
 
 
@@ -437,7 +442,10 @@ def test_a_login_nobody_completes_times_out_and_closes_the_listener(
     provider: TestProvider, make_client: MakeClient
 ) -> None:
     launcher = ShowNothing()
-    client = make_client(browser=launcher, timeout=0.3)
+    client = make_client(
+        browser=launcher,
+        interaction=Interaction(timeout=0.3),
+    )
     with pytest.raises(CallbackTimeoutError):
         client.login()
     assert client.stored() is None
@@ -576,7 +584,10 @@ def test_a_redirect_url_pasted_into_the_terminal_completes_the_login(
     with os.fdopen(read_end, "r") as stdin, os.fdopen(write_end, "w") as terminal:
         monkeypatch.setattr(sys, "stdin", stdin)
         person = BrowserOnAnotherMachine(terminal.fileno(), first="http://127.0.0.1/x?state=no")
-        tokens = make_client(browser=person, paste=True).login()
+        tokens = make_client(
+            browser=person,
+            interaction=Interaction(paste=True),
+        ).login()
         assert person.typing is not None
         person.typing.result()
     assert tokens.access_token in provider.active_tokens()

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from pkceflow import CallbackTimeoutError
+from pkceflow.settings import Interaction
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from tests.cli.helpers import Cli
 
@@ -43,10 +44,16 @@ def test_a_login_the_server_never_redirects_times_out_naming_the_likely_causes(
 ) -> None:
     # 14.12: the message used to be only "no callback arrived within 1 s".
     if mistake == "unknown-client":
-        client = make_client(UNKNOWN_CLIENT, timeout=1.0)
+        client = make_client(
+            UNKNOWN_CLIENT,
+            interaction=Interaction(timeout=1.0),
+        )
     else:
         provider.add_client("registered-elsewhere", redirect_uris=["http://127.0.0.1/elsewhere"])
-        client = make_client("registered-elsewhere", timeout=1.0)
+        client = make_client(
+            "registered-elsewhere",
+            interaction=Interaction(timeout=1.0),
+        )
     with pytest.raises(CallbackTimeoutError) as raised:
         client.login()
 
@@ -91,7 +98,11 @@ def test_the_timeout_message_counts_the_refused_callbacks(
     browser: HttpFollowingBrowser, make_client: MakeClient
 ) -> None:
     launcher = RefusedThenAbandoned(browser)
-    client = make_client(UNKNOWN_CLIENT, browser=launcher, timeout=1.0)
+    client = make_client(
+        UNKNOWN_CLIENT,
+        browser=launcher,
+        interaction=Interaction(timeout=1.0),
+    )
     with pytest.raises(CallbackTimeoutError) as raised:
         client.login()
 
@@ -110,7 +121,9 @@ def test_the_timeout_message_counts_the_refused_callbacks(
 def test_a_very_long_authorization_url_is_cut_in_the_message(
     provider: TestProvider, make_client: MakeClient
 ) -> None:
-    client = make_client(UNKNOWN_CLIENT, timeout=1.0, params={"login_hint": "x" * 3000})
+    client = make_client(
+        UNKNOWN_CLIENT, interaction=Interaction(timeout=1.0), params={"login_hint": "x" * 3000}
+    )
     with pytest.raises(CallbackTimeoutError) as raised:
         client.login()
 

@@ -1,4 +1,6 @@
-"""Plugins: adapters replaced through pluggy (firstresult beats the trylast built-ins), events."""
+"""Plugins: adapters replaced through pluggy (firstresult beats the trylast built-ins),
+token stores registered by name, and events.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +11,18 @@ from typing import Any
 import pluggy
 import pytest
 
-from pkceflow import Client, LoginRequiredError, PkceflowError, TokenSet, UsageError
+from pkceflow import Client, Events, LoginRequiredError, PkceflowError, TokenSet, UsageError
 from pkceflow.browser import WebBrowserLauncher
 from pkceflow.file_store import FileStore
 from pkceflow.loopback import LoopbackListener
 from pkceflow.memory_store import MemoryStore
+from pkceflow.plugins import PluginEvents, find_store, store_names
+from pkceflow.settings import HttpOptions, Interaction
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from pkceflow.transport import Urllib3Transport
-from pkceflow_core import HttpRequest, HttpResponse
-from pkceflow_core.hookspecs import hookimpl
-from pkceflow_core.ports import BrowserLauncher, TokenStore, Transport
+from pkceflow_core import HttpRequest, HttpResponse, TransportError, hookspecs
+from pkceflow_core.hookspecs import RegisterStore, hookimpl
+from pkceflow_core.ports import BrowserLauncher, Transport
 
 from .conftest import MakeClient
 from .support import secrets_seen
@@ -54,13 +58,22 @@ class TransportPlugin:
 
 
 class StorePlugin:
-    def __init__(self, names: tuple[str, ...]) -> None:
+    """Registers one shared MemoryStore under each of ``names``."""
+
+    def __init__(self, *names: str, description: str = "a store of the tests") -> None:
         self.names = names
+        self.description = description
         self.store = MemoryStore()
+        self.made = 0
+
+    def make(self) -> MemoryStore:
+        self.made += 1
+        return self.store
 
     @hookimpl
-    def pkceflow_token_store(self, name: str) -> TokenStore | None:
-        return self.store if name in self.names else None
+    def pkceflow_register_stores(self, register: RegisterStore) -> None:
+        for name in self.names:
+            register(name, self.make, self.description)
 
 
 class BrowserPlugin:
@@ -127,29 +140,125 @@ def _client(plugin_manager: pluggy.PluginManager, **kwargs: Any) -> Client:
 # --------------------------------------------------------------------------- adapters
 
 
-def test_a_plugin_store_replaces_the_built_in_memory_store(
-    plugin_manager: pluggy.PluginManager,
-) -> None:
-    plugin = StorePlugin(("memory",))
-    plugin_manager.register(plugin)
-    assert _client(plugin_manager, store="memory").store is plugin.store
+def test_the_built_in_stores_are_registered_by_name(plugin_manager: pluggy.PluginManager) -> None:
+    names = store_names(plugin_manager)
+
+    assert list(names) == ["file", "keyring", "memory"]
+    assert all(description and "\n" not in description for description in names.values())
+    assert isinstance(find_store(plugin_manager, "memory"), MemoryStore)
+    assert isinstance(find_store(plugin_manager, "file"), FileStore)
+
+
+def test_each_lookup_makes_a_new_store(plugin_manager: pluggy.PluginManager) -> None:
+    assert find_store(plugin_manager, "memory") is not find_store(plugin_manager, "memory")
 
 
 def test_a_plugin_store_adds_a_store_name(plugin_manager: pluggy.PluginManager) -> None:
-    plugin = StorePlugin(("vault",))
-    plugin_manager.register(plugin)
+    plugin = StorePlugin("vault", description="token sets in Vault")
+    plugin_manager.register(plugin, name="vault-plugin")
     client = _client(plugin_manager, store="vault")
     client.store.save(client.profile, OLD)
     assert plugin.store.load("default") == OLD
+    assert store_names(plugin_manager)["vault"] == "token sets in Vault"
+    assert list(store_names(plugin_manager)) == ["file", "keyring", "memory", "vault"]
 
 
-def test_a_plugin_that_passes_leaves_the_built_in_store(
+def test_a_store_is_made_only_when_it_is_used(plugin_manager: pluggy.PluginManager) -> None:
+    plugin = StorePlugin("vault")
+    plugin_manager.register(plugin)
+    store_names(plugin_manager)
+    assert plugin.made == 0
+    find_store(plugin_manager, "vault")
+    assert plugin.made == 1
+
+
+def test_a_plugin_with_other_names_leaves_the_built_in_store(
     plugin_manager: pluggy.PluginManager, pkceflow_home: Path
 ) -> None:
-    plugin_manager.register(StorePlugin(("vault",)))
+    plugin_manager.register(StorePlugin("vault"))
     store = _client(plugin_manager, store="file").store
     assert isinstance(store, FileStore)
     assert store.directory == pkceflow_home / "tokens"
+
+
+def test_a_plugin_may_not_replace_a_built_in_store(plugin_manager: pluggy.PluginManager) -> None:
+    plugin_manager.register(StorePlugin("vault", "memory"), name="shadow")
+
+    with pytest.raises(UsageError) as refused:
+        store_names(plugin_manager)
+    with pytest.raises(UsageError, match="two plugins register a token store called 'memory'"):
+        _ = _client(plugin_manager, store="vault").store
+
+    message = str(refused.value)
+    assert message.startswith("two plugins register a token store called 'memory': ")
+    assert "'pkceflow.builtins'" in message
+    assert "'shadow'" in message
+    assert "a plugin cannot replace another's store" in message
+
+
+def test_two_plugins_with_one_store_name_are_both_named(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    plugin_manager.register(StorePlugin("vault"), name="vault-one")
+    plugin_manager.register(StorePlugin("vault"))
+
+    with pytest.raises(UsageError) as refused:
+        find_store(plugin_manager, "vault")
+
+    assert "token store called 'vault'" in str(refused.value)
+    assert "'vault-one'" in str(refused.value)
+    assert "StorePlugin object" in str(refused.value)
+
+
+def test_one_plugin_registering_a_name_twice_is_refused(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    plugin_manager.register(StorePlugin("vault", "vault"), name="twice")
+
+    with pytest.raises(UsageError, match="plugin 'twice' registers the token store 'vault' twice"):
+        store_names(plugin_manager)
+
+
+@pytest.mark.parametrize(
+    ("name", "description", "message"),
+    [
+        ("Vault", "fine", "a store name is lower-case letters, digits and '-'"),
+        ("", "fine", "a store name is"),
+        ("vault", "two\nlines", "must describe its store 'vault' in one line"),
+        ("vault", "   ", "must describe its store 'vault' in one line"),
+    ],
+)
+def test_a_badly_registered_store_is_refused(
+    plugin_manager: pluggy.PluginManager, name: str, description: str, message: str
+) -> None:
+    plugin_manager.register(StorePlugin(name, description=description), name="odd")
+
+    with pytest.raises(UsageError, match=message):
+        store_names(plugin_manager)
+
+
+def test_a_store_without_a_factory_is_refused(plugin_manager: pluggy.PluginManager) -> None:
+    class NoFactory:
+        @hookimpl
+        def pkceflow_register_stores(self, register: Any) -> None:
+            register("vault", None, "nothing to make it with")
+
+    plugin_manager.register(NoFactory(), name="empty")
+
+    with pytest.raises(UsageError, match="plugin 'empty' registers 'vault' without a store"):
+        store_names(plugin_manager)
+
+
+def test_the_stores_follow_plugins_registered_and_removed_later(
+    plugin_manager: pluggy.PluginManager,
+) -> None:
+    assert "vault" not in store_names(plugin_manager)
+    plugin = StorePlugin("vault")
+    plugin_manager.register(plugin)
+    assert find_store(plugin_manager, "vault") is plugin.store
+    plugin_manager.unregister(plugin)
+    with pytest.raises(UsageError, match="no token store called 'vault'"):
+        find_store(plugin_manager, "vault")
 
 
 def test_a_plugin_transport_carries_every_request_of_the_client(
@@ -158,7 +267,10 @@ def test_a_plugin_transport_carries_every_request_of_the_client(
     make_client: MakeClient,
     transport_plugin: TransportPlugin,
 ) -> None:
-    client = make_client(scope="openid offline_access", http_timeout=7.0)
+    client = make_client(
+        scope="openid offline_access",
+        http=HttpOptions(timeout=7.0),
+    )
     client.login()
     client.refresh()
     client.logout()
@@ -180,7 +292,10 @@ def test_a_plugin_browser_replaces_the_built_in_launcher(
 ) -> None:
     plugin = BrowserPlugin(browser)
     plugin_manager.register(plugin)
-    client = make_client(browser=None, open_browser=False)
+    client = make_client(
+        browser=None,
+        interaction=Interaction(open_browser=False),
+    )
     client.login()
     assert plugin.asked == [False]
     assert len(browser.opened) == 1
@@ -213,7 +328,8 @@ def test_the_built_in_listener_and_browser_hooks_make_pkceflows_own(
 
 
 def test_an_unknown_store_name_is_a_usage_error(plugin_manager: pluggy.PluginManager) -> None:
-    with pytest.raises(UsageError, match="no token store called 'nowhere' is installed"):
+    message = r"no token store called 'nowhere' is installed \(installed: file, keyring, memory\)"
+    with pytest.raises(UsageError, match=message):
         _ = _client(plugin_manager, store="nowhere").store
 
 
@@ -271,3 +387,63 @@ def test_the_hooks_that_only_signal_receive_no_secret(
     assert len(signals) == 2
     shown = repr(signals)
     assert not [secret for secret in secrets if secret in shown]
+
+
+class RecordingEvents(Events):
+    """An ``inner`` Events that keeps what each method received."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, tuple[object, ...]]] = []
+
+    def authorization_url(self, url: str) -> None:
+        self.heard.append(("authorization_url", (url,)))
+
+    def callback_received(self) -> None:
+        self.heard.append(("callback_received", ()))
+
+    def token_received(self, key: str, tokens: TokenSet) -> None:
+        self.heard.append(("token_received", (key, tokens)))
+
+    def refresh_done(self, key: str, expires_at: float | None) -> None:
+        self.heard.append(("refresh_done", (key, expires_at)))
+
+    def token_changed(self, key: str, tokens: TokenSet) -> None:
+        self.heard.append(("token_changed", (key, tokens)))
+
+    def error(self, key: str, error: PkceflowError) -> None:
+        self.heard.append(("error", (key, error)))
+
+
+def test_plugin_events_forward_every_events_method_to_its_hook_then_inward(
+    plugin_manager: pluggy.PluginManager, events_plugin: EventsPlugin
+) -> None:
+    inner = RecordingEvents()
+    events = PluginEvents(plugin_manager, inner)
+    url = "https://auth.example.test/authorize?x=1"
+    failure = TransportError("down")
+
+    events.authorization_url(url)
+    events.callback_received()
+    events.token_received("work", OLD)
+    events.refresh_done("work", expires_at=5.0)
+    events.token_changed(key="work", tokens=OLD)
+    events.error("work", failure)
+
+    assert [name for name, _ in inner.heard] == list(hookspecs.EVENT_HOOKS)
+    assert events_plugin.calls == [
+        ("authorization_url", {"url": url}),
+        ("callback_received", {}),
+        ("token_received", {"key": "work", "tokens": OLD}),
+        ("refresh_done", {"key": "work", "expires_at": 5.0}),
+        ("token_changed", {"key": "work", "tokens": OLD}),
+        ("error", {"key": "work", "error": failure}),
+    ]
+    assert inner.heard == [
+        ("authorization_url", (url,)),
+        ("callback_received", ()),
+        ("token_received", ("work", OLD)),
+        ("refresh_done", ("work", 5.0)),
+        ("token_changed", ("work", OLD)),
+        ("error", ("work", failure)),
+    ]
+    assert PluginEvents.refresh_done.__doc__ == Events.refresh_done.__doc__

@@ -7,11 +7,11 @@ the callers that waited for it must not replay it into the server's reuse detect
 
 from __future__ import annotations
 
-import threading
-
 from pkceflow import Client
+from pkceflow.settings import HttpOptions
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from pkceflow_core import LoginEndedError, RefreshInDoubtError
+from tests.support.threads import at_once
 
 from .conftest import MakeClient
 
@@ -27,25 +27,14 @@ def _refreshes(provider: TestProvider) -> int:
 def test_an_unanswered_refresh_is_not_replayed_by_the_threads_that_waited_for_it(
     provider: TestProvider, browser: HttpFollowingBrowser, make_client: MakeClient
 ) -> None:
-    client: Client = make_client(scope="openid offline_access", http_timeout=0.5)
+    client: Client = make_client(
+        scope="openid offline_access",
+        http=HttpOptions(timeout=0.5),
+    )
     client.login()
     browser.wait()
     provider.settings.token_answer_delay = 1.5  # rotates at once, answers too late
-    start = threading.Barrier(4)
-    errors: list[BaseException] = []
-
-    def ask() -> None:
-        start.wait(10)
-        try:
-            client.refresh()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(20)
+    errors = at_once(4, client.refresh, timeout=20.0).errors
 
     assert len(errors) == 4
     assert all(isinstance(e, RefreshInDoubtError) for e in errors)

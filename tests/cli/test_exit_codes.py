@@ -1,24 +1,89 @@
-"""Every exit code of ``pkceflow``, and errors as one ``pkceflow: error:`` line.
-
-0 success, 1 anything else, 2 usage, 3 refused at the redirect, 4 the token endpoint
-refused, 5 timed out waiting for the browser, 6 no stored login, 130 interrupted.
+"""Every exit code of ``pkceflow`` (``pkceflow.cli.EXIT_CODES``), and errors as one
+``pkceflow: error:`` line.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 import signal
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
+import pkceflow_core
+from pkceflow import cli as pkceflow_cli
+from pkceflow.cli import EXIT_CODES
 from pkceflow.testing import CONFIDENTIAL_CLIENT_ID, TestProvider
 
-from .helpers import Cli, Result, bearer_get, redirect_port, refuses_connections
+from .helpers import (
+    Cli,
+    Result,
+    assert_no_login_kept,
+    bearer_get,
+    redirect_port,
+    refuses_connections,
+)
 
 ISSUER = "{issuer}"  # replaced with the running provider's issuer
 LOGIN = ["login", "--profile", "new", "--client-id", "pkceflow-test", "--issuer", ISSUER]
+
+
+DOCS = Path(__file__).parents[2] / "docs" / "cli.md"
+
+
+def _documented_exit_codes() -> list[tuple[int, str]]:
+    """(code, meaning) of each row of the table under docs/cli.md's "Exit codes"."""
+    section = DOCS.read_text("utf-8").split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| ([^|]*?) \|", section, re.MULTILINE)
+    return [(int(code), meaning) for code, meaning in rows]
+
+
+def test_the_documented_exit_codes_are_exactly_exit_codes() -> None:
+    assert _documented_exit_codes() == list(EXIT_CODES.items())
+
+
+def test_every_exit_code_keeps_its_meaning() -> None:
+    assert list(EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 130]
+    assert EXIT_CODES[130] == "interrupted"
+    assert EXIT_CODES[1] == "any other error"
+
+
+def test_every_error_class_the_exit_table_names_exists() -> None:
+    for _, names, _ in pkceflow_cli._EXITS:
+        for name in names:
+            module, _, attribute = name.rpartition(".")
+            found = getattr(importlib.import_module(module), attribute)
+            assert isinstance(found, type)
+            assert issubclass(found, BaseException), name
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (pkceflow_core.UsageError("x"), 2),
+        (pkceflow_core.InsecureEndpointError("x"), 2),
+        (pkceflow_core.AuthorizationError("access_denied"), 3),
+        (pkceflow_core.TemporarilyUnavailableError("busy", status=503), 7),
+        (pkceflow_core.TokenError("invalid_grant", status=400), 4),
+        (pkceflow_core.LoginEndedError("ended"), 4),
+        (pkceflow_core.IdentityChangedError("someone else", claim="sub"), 4),
+        (pkceflow_core.CallbackTimeoutError("late"), 5),
+        (pkceflow_core.LoginRequiredError("none"), 6),
+        (KeyboardInterrupt(), 130),
+        (pkceflow_core.TransportError("down"), 1),
+        (pkceflow_core.StoreError("broken"), 1),
+        (RuntimeError("odd"), 1),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_each_error_gets_the_code_of_the_first_row_that_covers_it(
+    error: BaseException, code: int
+) -> None:
+    assert pkceflow_cli._exit_code(error) == code
 
 
 def _nothing_happened(cli: Cli, provider: TestProvider) -> None:
@@ -203,9 +268,7 @@ def test_access_denied_at_the_redirect_exits_3(cli: Cli, provider: TestProvider)
     result = cli.login(provider)
 
     result.fails(3, "access_denied: The resource owner denied the request.", alone=False)
-    assert provider.count("token") == 0
-    assert cli.stored() is None
-    assert not cli.profile_path().exists()
+    assert_no_login_kept(cli, provider)
 
 
 def test_the_person_pressing_deny_exits_3(cli: Cli, provider: TestProvider) -> None:

@@ -38,14 +38,14 @@ def _chain(imports: list[tuple[int, str]], index: int) -> str:
     return " <- ".join(chain)
 
 
-@pytest.mark.parametrize("how", ["python -X importtime -m pkceflow.cli", "console script"])
+@pytest.mark.parametrize("how", ["python -X importtime -m pkceflow", "console script"])
 def test_a_cached_token_needs_no_http_stack(cli: Cli, provider: TestProvider, how: str) -> None:
     seeded = cli.seed(provider)
 
     if how == "console script":
         result = cli.run("token", "--profile", "work", env={"PYTHONPROFILEIMPORTTIME": "1"})
     else:
-        command = [sys.executable, "-X", "importtime", "-m", "pkceflow.cli"]
+        command = [sys.executable, "-X", "importtime", "-m", "pkceflow"]
         result = cli.run("token", "--profile", "work", command=command)
 
     assert result.returncode == 0, result

@@ -8,7 +8,7 @@ import pytest
 
 from pkceflow.testing import TestProvider
 
-from .helpers import Cli
+from .helpers import Cli, assert_no_login_kept
 
 FAILURES = [
     pytest.param("http_500", "(HTTP 500); body starts: 'Internal Server Error", id="http-500"),
@@ -63,9 +63,7 @@ def test_a_wrong_iss_at_the_redirect_is_refused_before_the_token_endpoint(
     result = cli.login(provider)
 
     result.fails(1, "iss names another authorization server", alone=False)
-    assert provider.count("token") == 0
-    assert cli.stored() is None
-    assert not cli.profile_path().exists()
+    assert_no_login_kept(cli, provider)
 
 
 def test_a_missing_iss_when_promised_is_refused(cli: Cli, provider: TestProvider) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from pkceflow.testing import TestProvider
 from tests.cli.helpers import Cli, Result
@@ -23,6 +21,15 @@ def run_with_local_presets(cli: Cli, origin: str, *args: str) -> Result:
     return cli.run(*args, command=[sys.executable, str(RUNNER), origin])
 
 
+def login_with_local_presets(cli: Cli, origin: str, profile: str, *args: str) -> dict[str, Any]:
+    """``pkceflow login --profile PROFILE ARGS...`` with the local presets; it must
+    succeed. The profile it saved, parsed."""
+    login = run_with_local_presets(cli, origin, "login", "--profile", profile, *args)
+    assert login.returncode == 0, login
+    saved: dict[str, Any] = tomllib.loads(cli.profile_path(profile).read_text())
+    return saved
+
+
 def test_providers_lists_the_installed_presets(cli: Cli) -> None:
     result = cli.run("providers")
 
@@ -31,6 +38,9 @@ def test_providers_lists_the_installed_presets(cli: Cli) -> None:
     assert "needs a client secret (--client-secret-file)" in result.stdout
     assert "microsoft: Microsoft Entra ID" in result.stdout
     assert "--template tenant (default tenant=common)" in result.stdout
+    assert "  register an application at https://github.com/settings/developers\n" in (
+        result.stdout
+    )
 
 
 def test_login_with_a_provider_uses_its_quirks_then_and_later(
@@ -40,12 +50,10 @@ def test_login_with_a_provider_uses_its_quirks_then_and_later(
     provider.settings.token_response_format = "form_always"
     provider.settings.scopes_supported = ("read:user",)
 
-    login = run_with_local_presets(
-        cli, provider.origin, "login", "--profile", "gh", "--provider", "local-github",
+    profile = login_with_local_presets(
+        cli, provider.origin, "gh", "--provider", "local-github",
         "--client-id", "gh-app", "--client-secret", "gh-secret",
     )  # fmt: skip
-    assert login.returncode == 0, login
-    profile = tomllib.loads((cli.home / "profiles" / "gh.toml").read_text())
     assert (profile["provider"], profile["scope"]) == ("local-github", ["read:user"])
     assert profile["auth_method"] == "client_secret_post"
     assert "gh-secret" not in str(profile)
@@ -56,24 +64,14 @@ def test_login_with_a_provider_uses_its_quirks_then_and_later(
     assert refresh.returncode == 0, refresh
 
 
-@pytest.fixture
-def entra() -> Iterator[TestProvider]:
-    with TestProvider(issuer_path="/common/v2.0") as provider:
-        provider.settings.templated_issuer = True
-        provider.settings.expires_in_as_string = True
-        yield provider
-
-
 def test_login_with_a_tenant_template_matches_the_templated_issuer(
     cli: Cli, entra: TestProvider
 ) -> None:
-    login = run_with_local_presets(
-        cli, entra.origin, "login", "--profile", "ms", "--provider", "local-microsoft",
+    profile = login_with_local_presets(
+        cli, entra.origin, "ms", "--provider", "local-microsoft",
         "--client-id", "pkceflow-test", "--template", "tenant=common",
     )  # fmt: skip
 
-    assert login.returncode == 0, login
-    profile = tomllib.loads((cli.home / "profiles" / "ms.toml").read_text())
     assert profile["template"] == {"tenant": "common"}
     assert profile["issuer_template"] == f"{entra.origin}/{{tenantid}}/v2.0"
     assert "offline_access" in profile["scope"]

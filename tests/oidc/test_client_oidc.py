@@ -31,27 +31,19 @@ import pytest
 from pkceflow import Client
 from pkceflow.memory_store import MemoryStore
 from pkceflow.oidc import MIN_REFETCH_INTERVAL, IdTokenVerifier, JwksCache, unverified_claims
+from pkceflow.settings import IdTokenOptions, Interaction
 from pkceflow.testing.browser import HttpFollowingBrowser
 from pkceflow.testing.provider import PUBLIC_CLIENT_ID, IdTokenDefect, TestProvider
 from pkceflow.transport import Urllib3Transport
 from pkceflow_core import ClientConfig, Events, PkceflowError, ServerMetadata, TokenSet
 from pkceflow_core.errors import (
     IdentityChangedError,
-    IdTokenAlgorithmError,
-    IdTokenAtHashError,
-    IdTokenAudienceError,
-    IdTokenAuthTimeError,
     IdTokenError,
-    IdTokenExpiredError,
-    IdTokenIssuerError,
-    IdTokenKeyError,
-    IdTokenMalformedError,
-    IdTokenNonceError,
-    IdTokenSignatureError,
-    JwksError,
+    IdTokenRule,
     MetadataError,
     TokenError,
 )
+from tests.support.id_tokens import raises_check
 
 from .tokens import SigningKey, jwks, rsa_private, sign
 
@@ -231,10 +223,9 @@ class Clock:
 
 
 @pytest.fixture
-def provider() -> Iterator[TestProvider]:
-    with TestProvider() as running:
-        yield running
-    assert running.errors == []
+def events() -> Recorder:
+    """What the Client's driver tells its events object."""
+    return Recorder()
 
 
 @pytest.fixture
@@ -259,7 +250,12 @@ def make_client(
     **options: Any,
 ) -> Client:
     """A Client of the provider's public client, discovered unless ``server`` is given."""
-    options = {"scope": SCOPE, "store": MemoryStore(), "paste": False, "timeout": 10.0, **options}
+    options = {
+        "scope": SCOPE,
+        "store": MemoryStore(),
+        "interaction": Interaction(paste=False, timeout=10.0),
+        **options,
+    }
     if server is None:
         return Client.from_issuer(provider.issuer, PUBLIC_CLIENT_ID, browser=browser, **options)
     return Client(PUBLIC_CLIENT_ID, server=server, browser=browser, **options)
@@ -281,12 +277,12 @@ def claims_of(client: Client) -> dict[str, Any]:
 
 
 def assert_login_refused(
-    client: Client, error: type[PkceflowError], events: Recorder, browser: HttpFollowingBrowser
-) -> PkceflowError:
-    """login() raises exactly ``error``; nothing is stored; only the error event fired."""
-    with pytest.raises(error) as caught:
+    client: Client, check: IdTokenRule, events: Recorder, browser: HttpFollowingBrowser
+) -> IdTokenError:
+    """login() fails ``check``; nothing is stored; only the error event fired."""
+    with raises_check(check) as caught:
         client.login()
-    assert caught.type is error
+    assert caught.type is IdTokenError
     assert client.stored() is None
     assert events.names == ["authorization_url", "callback_received", "error"]
     assert events.errors == [caught.value]
@@ -300,9 +296,8 @@ def assert_login_refused(
 
 
 def test_rp_response_type_code_validates_the_id_token(
-    provider: TestProvider, browser: HttpFollowingBrowser
+    provider: TestProvider, browser: HttpFollowingBrowser, events: Recorder
 ) -> None:
-    events = Recorder()
     client = make_client(provider, browser, events=events)
 
     tokens = client.login()
@@ -325,44 +320,43 @@ def test_rp_response_type_code_validates_the_id_token(
     assert provider.count("jwks") == 1
 
 
-DEFECTS: list[tuple[IdTokenDefect, type[IdTokenError]]] = [
-    ("bad_signature", IdTokenSignatureError),
-    ("alg_none", IdTokenAlgorithmError),
-    ("unknown_kid", IdTokenKeyError),
-    ("wrong_nonce", IdTokenNonceError),
-    ("missing_nonce", IdTokenNonceError),
-    ("wrong_aud", IdTokenAudienceError),
-    ("wrong_iss", IdTokenIssuerError),
-    ("expired", IdTokenExpiredError),
-    ("wrong_at_hash", IdTokenAtHashError),
+DEFECTS: list[tuple[IdTokenDefect, IdTokenRule]] = [
+    ("bad_signature", "signature"),
+    ("alg_none", "algorithm"),
+    ("unknown_kid", "key"),
+    ("wrong_nonce", "nonce"),
+    ("missing_nonce", "nonce"),
+    ("wrong_aud", "audience"),
+    ("wrong_iss", "issuer"),
+    ("expired", "expired"),
+    ("wrong_at_hash", "at_hash"),
 ]
 
 
-@pytest.mark.parametrize(("defect", "error"), DEFECTS)
+@pytest.mark.parametrize(("defect", "check"), DEFECTS)
 def test_a_defective_id_token_fails_the_login_and_nothing_is_stored(
     provider: TestProvider,
     browser: HttpFollowingBrowser,
     defect: IdTokenDefect,
-    error: type[IdTokenError],
+    check: IdTokenRule,
 ) -> None:
     provider.settings.id_token_defect = defect
     events = Recorder()
     client = make_client(provider, browser, events=events)
 
-    assert_login_refused(client, error, events, browser)
+    assert_login_refused(client, check, events, browser)
     assert provider.count("token") == 1
 
 
 def test_rp_id_token_missing_with_openid_fails_the_login(
-    provider: TestProvider, browser: HttpFollowingBrowser, relay: Relay
+    provider: TestProvider, browser: HttpFollowingBrowser, relay: Relay, events: Recorder
 ) -> None:
     relay.rewrites["/token"] = strip_id_token
-    events = Recorder()
     client = make_client(
         provider, browser, server=relayed(provider, relay, "token_endpoint"), events=events
     )
 
-    exc = assert_login_refused(client, IdTokenMalformedError, events, browser)
+    exc = assert_login_refused(client, "malformed", events, browser)
     assert "3.1.3.3" in str(exc)
 
 
@@ -375,7 +369,7 @@ def test_the_verifier_refuses_a_login_without_id_token_but_not_a_refresh(
     )
     without = TokenSet("an-access-token")
 
-    with pytest.raises(IdTokenMalformedError):
+    with raises_check("malformed"):
         verifier(without, "the-nonce-of-the-login", None)
     verifier(without, None, None)  # a refresh may omit it (OIDC Core 12.2)
     assert verifier.claims is None
@@ -401,10 +395,9 @@ def test_rp_key_rotation_op_sign_key_refetches_the_jwks_once(
 
 
 def test_an_unknown_kid_is_refused_within_the_refetch_window_of_the_injected_clock(
-    provider: TestProvider, browser: HttpFollowingBrowser
+    provider: TestProvider, browser: HttpFollowingBrowser, events: Recorder
 ) -> None:
     clock = Clock(provider)
-    events = Recorder()
     client = make_client(provider, browser, clock=clock, events=events)
     client.login()
     provider.rotate_keys(keep_previous=False)
@@ -414,7 +407,7 @@ def test_an_unknown_kid_is_refused_within_the_refetch_window_of_the_injected_clo
 
     clock.advance(MIN_REFETCH_INTERVAL - 1)
     provider.rotate_keys(keep_previous=False)
-    with pytest.raises(IdTokenKeyError) as caught:
+    with raises_check("key") as caught:
         client.login()
     assert caught.value.unknown_kid
     assert provider.count("jwks") == 2
@@ -434,7 +427,7 @@ def test_an_id_token_whose_kid_is_never_published_costs_one_refetch(
     client = make_client(provider, browser)
 
     for _ in range(2):
-        with pytest.raises(IdTokenKeyError):
+        with raises_check("key"):
             client.login()
         assert provider.count("jwks") == 2
     assert client.stored() is None
@@ -501,11 +494,10 @@ def test_rp_id_token_kid_absent_single_jwks(
 
 
 def test_rp_id_token_kid_absent_multiple_jwks(
-    provider: TestProvider, browser: HttpFollowingBrowser, relay: Relay
+    provider: TestProvider, browser: HttpFollowingBrowser, relay: Relay, events: Recorder
 ) -> None:
     relay.rewrites["/token"] = resign_without_kid
     relay.rewrites["/jwks"] = serve_keys(RELAY_KEY, OTHER_KEY)
-    events = Recorder()
     client = make_client(
         provider,
         browser,
@@ -513,8 +505,7 @@ def test_rp_id_token_kid_absent_multiple_jwks(
         events=events,
     )
 
-    exc = assert_login_refused(client, IdTokenKeyError, events, browser)
-    assert isinstance(exc, IdTokenKeyError)
+    exc = assert_login_refused(client, "key", events, browser)
     assert not exc.unknown_kid
     assert relay.hits["/jwks"] == 1  # no kid to look for: fetching again cannot help
 
@@ -534,15 +525,18 @@ def test_rp_id_token_kid_absent_multiple_jwks(
     ids=["html", "no-keys", "http-503", "private-key"],
 )
 def test_a_jwks_uri_answering_garbage_fails_the_login(
-    provider: TestProvider, browser: HttpFollowingBrowser, relay: Relay, answer: Answer
+    provider: TestProvider,
+    browser: HttpFollowingBrowser,
+    relay: Relay,
+    answer: Answer,
+    events: Recorder,
 ) -> None:
     relay.rewrites["/jwks"] = lambda _upstream: answer
-    events = Recorder()
     client = make_client(
         provider, browser, server=relayed(provider, relay, "jwks_uri"), events=events
     )
 
-    assert_login_refused(client, JwksError, events, browser)
+    assert_login_refused(client, "jwks", events, browser)
 
 
 # -- discovery ------------------------------------------------------------------------
@@ -576,9 +570,8 @@ def test_rp_discovery_issuer_not_matching_config(provider: TestProvider, relay: 
 
 
 def test_a_refreshed_id_token_is_validated_and_stored(
-    provider: TestProvider, browser: HttpFollowingBrowser
+    provider: TestProvider, browser: HttpFollowingBrowser, events: Recorder
 ) -> None:
-    events = Recorder()
     client = make_client(provider, browser, events=events)
     first = client.login()
 
@@ -607,13 +600,13 @@ def test_a_refresh_without_id_token_keeps_the_previous_one(
 
 
 @pytest.mark.parametrize(
-    ("defect", "error"), [(d, e) for d, e in DEFECTS if d not in ("wrong_nonce", "missing_nonce")]
+    ("defect", "check"), [(d, c) for d, c in DEFECTS if d not in ("wrong_nonce", "missing_nonce")]
 )
 def test_a_defective_refreshed_id_token_keeps_the_rotated_tokens_and_the_checked_id_token(
     provider: TestProvider,
     browser: HttpFollowingBrowser,
     defect: IdTokenDefect,
-    error: type[IdTokenError],
+    check: IdTokenRule,
 ) -> None:
     # The server has rotated the refresh token by the time the id_token is checked:
     # the new tokens are kept (the old refresh token is dead), the bad id_token is not.
@@ -628,6 +621,9 @@ def test_a_defective_refreshed_id_token_keeps_the_rotated_tokens_and_the_checked
     assert refreshed.id_token == first.id_token
     assert client.stored() == refreshed
     assert events.names[-3:] == ["error", "refresh_done", "token_changed"]
+    refused = events.errors[-1]
+    assert isinstance(refused, IdTokenError)
+    assert refused.check == check
     assert first.refresh_token is not None
     info = provider.token_info(first.refresh_token)
     assert info is not None
@@ -667,8 +663,9 @@ def test_the_verifier_keeps_the_claims_of_accepted_id_tokens_only(provider: Test
     assert verifier.claims is not None
     assert verifier.claims.sub == "alice"
 
-    with pytest.raises(IdTokenError, match=r"12\.2"):
+    with raises_check("identity", match=r"12\.2") as caught:
         verifier(bobs, None, alices)
+    assert isinstance(caught.value, IdentityChangedError)
     assert verifier.claims.sub == "alice"
 
 
@@ -708,7 +705,7 @@ def test_rp_userinfo_about_another_subject_is_refused(
     client = make_client(provider, browser, server=relayed(provider, relay, "userinfo_endpoint"))
     client.login()
 
-    with pytest.raises(IdTokenError, match=r"5\.3\.2") as caught:
+    with raises_check("userinfo_sub", match=r"5\.3\.2") as caught:
         client.userinfo()
 
     assert caught.type is IdTokenError
@@ -720,7 +717,11 @@ def test_rp_userinfo_about_another_subject_is_refused(
 def test_max_age_is_sent_and_a_recent_authentication_passes(
     provider: TestProvider, browser: HttpFollowingBrowser
 ) -> None:
-    client = make_client(provider, browser, max_age=300)
+    client = make_client(
+        provider,
+        browser,
+        id_tokens=IdTokenOptions(max_age=300),
+    )
 
     client.login()
 
@@ -737,7 +738,12 @@ def test_max_age_refuses_an_authentication_that_is_too_old(
     # max_age), so a later login carries the time of the first sign-in.
     provider.settings.interactive = True
     clock = Clock(provider)
-    client = make_client(provider, browser, clock=clock, max_age=max_age)
+    client = make_client(
+        provider,
+        browser,
+        clock=clock,
+        id_tokens=IdTokenOptions(max_age=max_age),
+    )
     first = client.login()
     auth_time = claims_of(client)["auth_time"]
     clock.advance(30 + LEEWAY + 5)
@@ -746,7 +752,7 @@ def test_max_age_refuses_an_authentication_that_is_too_old(
         client.login()
         assert claims_of(client)["auth_time"] == auth_time
         return
-    with pytest.raises(IdTokenAuthTimeError):
+    with raises_check("auth_time"):
         client.login()
     assert client.stored() == first
 
@@ -763,12 +769,11 @@ def test_a_confidential_client_may_opt_into_hmac_id_tokens(
         provider.issuer,
         CONFIDENTIAL_CLIENT_ID,
         client_secret=CONFIDENTIAL_CLIENT_SECRET,
-        allow_hmac_id_tokens=True,
+        id_tokens=IdTokenOptions(allow_hmac=True),
+        interaction=Interaction(paste=False, timeout=10.0),
         scope=SCOPE,
         browser=browser,
         store=MemoryStore(),
-        paste=False,
-        timeout=10.0,
     )
 
     client.login()  # the provider signs RS256, still allowed beside the HS family
@@ -781,7 +786,11 @@ def test_a_confidential_client_may_opt_into_hmac_id_tokens(
 def test_hmac_id_tokens_need_a_client_secret(
     provider: TestProvider, browser: HttpFollowingBrowser
 ) -> None:
-    client = make_client(provider, browser, allow_hmac_id_tokens=True)
+    client = make_client(
+        provider,
+        browser,
+        id_tokens=IdTokenOptions(allow_hmac=True),
+    )
 
     with pytest.raises(PkceflowError, match="client_secret"):
         client.login()

@@ -13,7 +13,7 @@ import math
 import subprocess
 import sys
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import pytest
@@ -21,19 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkceflow_core import (
-    IdTokenAlgorithmError,
-    IdTokenAtHashError,
-    IdTokenAudienceError,
-    IdTokenAuthTimeError,
     IdTokenError,
-    IdTokenExpiredError,
-    IdTokenIssuedAtError,
-    IdTokenIssuerError,
-    IdTokenKeyError,
-    IdTokenMalformedError,
-    IdTokenNonceError,
-    IdTokenSignatureError,
-    JwksError,
+    IdTokenRule,
     MetadataError,
     ServerError,
     ServerMetadata,
@@ -50,6 +39,7 @@ from pkceflow_core.oidc import (
     validate_id_token,
 )
 from pkceflow_core.ports import IdTokenCheck
+from tests.support.id_tokens import raises_check
 
 from .tokens import (
     CLIENT_ID,
@@ -83,8 +73,6 @@ KEYS = JsonWebKeySet.from_dict(jwks(RSA.public_jwk(), EC.public_jwk(), ED.public
 ATTACKER = SigningKey(rsa_private(9), "RS256", "rsa-1")
 ACCESS_TOKEN = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
 
-E = TypeVar("E", bound=IdTokenError)
-
 
 def expectations(**changes: Any) -> IdTokenExpectations:
     """The expectations of a login: ISSUER, CLIENT_ID, NONCE, unless ``changes`` says otherwise."""
@@ -100,10 +88,10 @@ def accept(
 
 
 def reject(
-    token: str, error: type[E], keys: JsonWebKeySet = KEYS, *, now: float = NOW, **changes: Any
-) -> E:
-    """Assert that ``token`` fails with ``error``, whose message must hold no secret."""
-    with pytest.raises(error) as info:
+    token: str, check: IdTokenRule, keys: JsonWebKeySet = KEYS, *, now: float = NOW, **changes: Any
+) -> IdTokenError:
+    """Assert that ``token`` fails ``check``, with a message that holds no secret."""
+    with raises_check(check) as info:
         validate_id_token(token, keys, expectations(**changes), now=now)
     message = str(info.value)
     for secret in (token, *token.split("."), NONCE, SUBJECT, "person@example.com", ACCESS_TOKEN):
@@ -170,7 +158,7 @@ def test_a_key_without_alg_verifies_every_rsa_alg() -> None:
 
 def test_a_key_that_names_its_alg_verifies_that_alg_only() -> None:
     # RSA is published with alg RS256: a PS256 token under its kid is refused.
-    error = reject(sign(claims(), RSA, alg="PS256"), IdTokenKeyError)
+    error = reject(sign(claims(), RSA, alg="PS256"), "key")
     assert not error.unknown_kid
     assert "rsa-1" in str(error)
 
@@ -180,12 +168,12 @@ def test_a_key_that_names_its_alg_verifies_that_alg_only() -> None:
 
 def test_rp_id_token_sig_none_is_refused() -> None:
     token = compact({"alg": "none"}, claims(), b"")
-    reject(token, IdTokenAlgorithmError)
-    reject(token, IdTokenAlgorithmError, allowed_algs=HMAC_ALGS, client_secret=CLIENT_SECRET)
+    reject(token, "algorithm")
+    reject(token, "algorithm", allowed_algs=HMAC_ALGS, client_secret=CLIENT_SECRET)
 
 
 def test_an_alg_outside_allowed_algs_is_refused() -> None:
-    error = reject(sign(claims(), EC), IdTokenAlgorithmError, allowed_algs=("RS256",))
+    error = reject(sign(claims(), EC), "algorithm", allowed_algs=("RS256",))
     assert "ES256" in str(error)
     assert "RS256" in str(error)
 
@@ -194,11 +182,11 @@ def test_hs256_signed_with_the_rsa_public_key_as_secret_is_refused() -> None:
     """The key-confusion attack: the public PEM used as the HMAC secret."""
     for secret in (RSA.public_pem(), json.dumps(RSA.public_jwk()).encode()):
         token = sign_hmac(claims(), secret, kid=RSA.kid)
-        reject(token, IdTokenAlgorithmError)
+        reject(token, "algorithm")
         # Opted in to HS256: the client secret is the only key ever tried.
         reject(
             token,
-            IdTokenSignatureError,
+            "signature",
             allowed_algs=("RS256", "HS256"),
             client_secret=CLIENT_SECRET,
         )
@@ -211,20 +199,20 @@ def test_an_oct_key_in_the_jwks_is_never_an_hmac_key() -> None:
     )
     assert keys.by_kid("oct-1") == ()
     token = sign_hmac(claims(), shared, kid="oct-1")
-    reject(token, IdTokenSignatureError, keys, allowed_algs=("HS256",), client_secret=CLIENT_SECRET)
+    reject(token, "signature", keys, allowed_algs=("HS256",), client_secret=CLIENT_SECRET)
 
 
 @pytest.mark.parametrize("alg", HMAC_ALGS)
 def test_rp_id_token_sig_hs256_passes_only_when_opted_in(alg: str) -> None:
     token = sign_hmac(claims(), CLIENT_SECRET.encode(), alg=alg)
-    reject(token, IdTokenAlgorithmError)
+    reject(token, "algorithm")
     result = accept(token, JsonWebKeySet(), allowed_algs=(alg,), client_secret=CLIENT_SECRET)
     assert result.sub == SUBJECT
 
 
 def test_rp_id_token_bad_sig_hs256() -> None:
     token = sign_hmac(claims(), b"another-secret-of-the-same-length-as-the-real-one-0123456789")
-    reject(token, IdTokenSignatureError, allowed_algs=("HS256",), client_secret=CLIENT_SECRET)
+    reject(token, "signature", allowed_algs=("HS256",), client_secret=CLIENT_SECRET)
 
 
 # -- signatures -----------------------------------------------------------------------
@@ -238,27 +226,27 @@ def test_a_signature_by_another_key_under_the_same_kid_is_refused(key: SigningKe
         "EdDSA": ed25519_private(9),
     }
     forger = SigningKey(others[key.alg], key.alg, key.kid)
-    reject(sign(claims(), forger), IdTokenSignatureError)
+    reject(sign(claims(), forger), "signature")
 
 
 def test_a_tampered_payload_is_refused() -> None:
     header, _, signature = sign(claims(), RSA).split(".")
     forged = f"{header}.{b64(json.dumps(claims(sub='admin')).encode())}.{signature}"
-    reject(forged, IdTokenSignatureError)
+    reject(forged, "signature")
 
 
 def test_an_empty_signature_is_refused() -> None:
     header, payload, _ = sign(claims(), EC).split(".")
-    reject(f"{header}.{payload}.", IdTokenSignatureError)
+    reject(f"{header}.{payload}.", "signature")
 
 
 def test_a_key_embedded_in_the_header_is_never_used() -> None:
     """jwk/jku/x5u in the header name keys the attacker chose: only the JWKS counts."""
     embedded = ATTACKER.public_jwk()
-    reject(sign(claims(), ATTACKER, jwk=embedded), IdTokenSignatureError)
+    reject(sign(claims(), ATTACKER, jwk=embedded), "signature")
     error = reject(
         sign(claims(), ATTACKER, kid="attacker", jwk=embedded, jku="https://evil.example/jwks"),
-        IdTokenKeyError,
+        "key",
     )
     assert error.unknown_kid
 
@@ -266,7 +254,7 @@ def test_a_key_embedded_in_the_header_is_never_used() -> None:
 def test_claims_are_not_read_before_the_signature() -> None:
     # Everything in this payload is wrong; the signature error is what is reported.
     bad = claims(iss="https://evil.example", aud="someone", exp=0, nonce="x")
-    reject(sign(bad, ATTACKER), IdTokenSignatureError)
+    reject(sign(bad, ATTACKER), "signature")
 
 
 # -- key selection --------------------------------------------------------------------
@@ -285,20 +273,20 @@ def test_kid_absent_with_one_key_of_the_algs_type_among_others() -> None:
 def test_rp_id_token_kid_absent_multiple_jwks() -> None:
     other = SigningKey(rsa_private(1), "RS256", "rsa-2")
     keys = JsonWebKeySet.from_dict(jwks(RSA.public_jwk(), other.public_jwk()))
-    error = reject(sign(claims(), RSA, kid=None), IdTokenKeyError, keys)
+    error = reject(sign(claims(), RSA, kid=None), "key", keys)
     assert not error.unknown_kid
 
 
 def test_kid_absent_and_no_key_for_the_alg() -> None:
     keys = JsonWebKeySet.from_dict(jwks(RSA.public_jwk()))
-    error = reject(sign(claims(), EC, kid=None), IdTokenKeyError, keys)
+    error = reject(sign(claims(), EC, kid=None), "key", keys)
     assert not error.unknown_kid
 
 
 def test_rp_key_rotation_op_sign_key_flags_the_unknown_kid_for_a_refetch() -> None:
     rotated = SigningKey(rsa_private(1), "RS256", "rsa-2026")
     token = sign(claims(), rotated)
-    error = reject(token, IdTokenKeyError)
+    error = reject(token, "key")
     assert error.unknown_kid
     assert "rsa-2026" in str(error)
     # The adapter fetches the JWKS again and validates once more.
@@ -309,7 +297,7 @@ def test_rp_key_rotation_op_sign_key_flags_the_unknown_kid_for_a_refetch() -> No
 def test_two_keys_with_one_kid_for_one_alg_are_ambiguous() -> None:
     twin = SigningKey(rsa_private(1), "RS256", RSA.kid)
     keys = JsonWebKeySet.from_dict(jwks(RSA.public_jwk(), twin.public_jwk()))
-    error = reject(sign(claims(), RSA), IdTokenKeyError, keys)
+    error = reject(sign(claims(), RSA), "key", keys)
     assert not error.unknown_kid
 
 
@@ -317,11 +305,11 @@ def test_two_keys_with_one_kid_for_one_alg_are_ambiguous() -> None:
 
 
 def test_rp_id_token_issuer_mismatch() -> None:
-    error = reject(sign(claims(iss="https://op.example.com/"), RSA), IdTokenIssuerError)
+    error = reject(sign(claims(iss="https://op.example.com/"), RSA), "issuer")
     assert ISSUER in str(error)
-    reject(sign(claims(iss="https://evil.example"), RSA), IdTokenIssuerError)
-    reject(sign(claims(iss=DROP), RSA), IdTokenIssuerError)
-    reject(sign(claims(iss=[ISSUER]), RSA), IdTokenIssuerError)
+    reject(sign(claims(iss="https://evil.example"), RSA), "issuer")
+    reject(sign(claims(iss=DROP), RSA), "issuer")
+    reject(sign(claims(iss=[ISSUER]), RSA), "issuer")
 
 
 TEMPLATE = "https://login.microsoftonline.com/{tenantid}/v2.0"
@@ -352,7 +340,7 @@ def test_a_templated_issuer_refuses_a_tid_that_does_not_match(tid: Any) -> None:
     iss = f"https://login.microsoftonline.com/{TENANT}/v2.0"
     error = reject(
         sign(claims(iss=iss, tid=tid), RSA),
-        IdTokenIssuerError,
+        "issuer",
         issuer=TEMPLATE,
         issuer_template=TEMPLATE,
     )
@@ -367,31 +355,31 @@ def test_the_exact_issuer_still_passes_with_a_template() -> None:
 
 
 def test_rp_id_token_aud() -> None:
-    error = reject(sign(claims(aud="another-client"), RSA), IdTokenAudienceError)
+    error = reject(sign(claims(aud="another-client"), RSA), "audience")
     assert CLIENT_ID in str(error)
 
 
 @pytest.mark.parametrize("aud", [DROP, None, [], [CLIENT_ID, 7], 7, {"aud": CLIENT_ID}])
 def test_an_aud_that_is_not_strings_is_refused(aud: Any) -> None:
-    reject(sign(claims(aud=aud), RSA), IdTokenAudienceError)
+    reject(sign(claims(aud=aud), RSA), "audience")
 
 
 def test_several_audiences_need_azp() -> None:
     several = [CLIENT_ID, "https://api.example.com"]
-    reject(sign(claims(aud=several), RSA), IdTokenAudienceError)
+    reject(sign(claims(aud=several), RSA), "audience")
     assert accept(sign(claims(aud=several, azp=CLIENT_ID), RSA)).aud == tuple(several)
 
 
 def test_an_azp_of_another_client_is_refused() -> None:
     several = [CLIENT_ID, "other-client"]
-    reject(sign(claims(aud=several, azp="other-client"), RSA), IdTokenAudienceError)
-    reject(sign(claims(azp="other-client"), RSA), IdTokenAudienceError)
-    reject(sign(claims(azp=5), RSA), IdTokenAudienceError)
+    reject(sign(claims(aud=several, azp="other-client"), RSA), "audience")
+    reject(sign(claims(azp="other-client"), RSA), "audience")
+    reject(sign(claims(azp=5), RSA), "audience")
 
 
 def test_rp_id_token_sub_missing_or_empty() -> None:
     for sub in (DROP, "", 248289761001):
-        reject(sign(claims(sub=sub), RSA), IdTokenMalformedError)
+        reject(sign(claims(sub=sub), RSA), "malformed")
 
 
 # -- time -----------------------------------------------------------------------------
@@ -403,56 +391,56 @@ def test_the_injected_clock_is_the_only_clock() -> None:
     wall = int(time.time())
     fresh = sign(claims(iat=wall, exp=wall + 3600), RSA)
     assert accept(fresh, now=wall).iat == wall
-    reject(fresh, IdTokenIssuedAtError, now=NOW)
+    reject(fresh, "issued_at", now=NOW)
 
 
 def test_an_expired_token_is_refused_beyond_the_leeway() -> None:
     token = sign(claims(exp=int(NOW) - 30), RSA)
     assert accept(token).exp == NOW - 30  # within the default 60 s
-    reject(token, IdTokenExpiredError, leeway=0)
-    reject(token, IdTokenExpiredError, now=NOW + 30)  # exp == now - leeway: expired
+    reject(token, "expired", leeway=0)
+    reject(token, "expired", now=NOW + 30)  # exp == now - leeway: expired
     assert accept(token, now=NOW + 29).sub == SUBJECT
 
 
 @pytest.mark.parametrize("exp", [DROP, None, "1700000300", True, math.nan, math.inf, 10**400])
 def test_exp_must_be_a_finite_number(exp: Any) -> None:
-    reject(sign(claims(exp=exp), RSA), IdTokenExpiredError)
+    reject(sign(claims(exp=exp), RSA), "expired")
 
 
 def test_rp_id_token_iat_in_the_future_is_refused() -> None:
-    reject(sign(claims(iat=int(NOW) + 3600, exp=int(NOW) + 7200), RSA), IdTokenIssuedAtError)
+    reject(sign(claims(iat=int(NOW) + 3600, exp=int(NOW) + 7200), RSA), "issued_at")
     assert accept(sign(claims(iat=int(NOW) + 60), RSA)).iat == NOW + 60
-    reject(sign(claims(iat=int(NOW) + 61), RSA), IdTokenIssuedAtError)
+    reject(sign(claims(iat=int(NOW) + 61), RSA), "issued_at")
 
 
 @pytest.mark.parametrize("iat", [DROP, "now", False, math.nan])
 def test_iat_must_be_a_finite_number(iat: Any) -> None:
-    reject(sign(claims(iat=iat), RSA), IdTokenIssuedAtError)
+    reject(sign(claims(iat=iat), RSA), "issued_at")
 
 
 def test_nbf_in_the_future_is_refused() -> None:
     assert accept(sign(claims(nbf=int(NOW) + 60), RSA)).sub == SUBJECT
-    reject(sign(claims(nbf=int(NOW) + 61), RSA), IdTokenIssuedAtError)
-    reject(sign(claims(nbf="soon"), RSA), IdTokenIssuedAtError)
+    reject(sign(claims(nbf=int(NOW) + 61), RSA), "issued_at")
+    reject(sign(claims(nbf="soon"), RSA), "issued_at")
 
 
 # -- nonce ----------------------------------------------------------------------------
 
 
 def test_rp_nonce_invalid() -> None:
-    reject(sign(claims(nonce="n-another-login"), RSA), IdTokenNonceError)
-    reject(sign(claims(nonce=NONCE + "x"), RSA), IdTokenNonceError)
-    reject(sign(claims(nonce="ünïcode"), RSA), IdTokenNonceError)
+    reject(sign(claims(nonce="n-another-login"), RSA), "nonce")
+    reject(sign(claims(nonce=NONCE + "x"), RSA), "nonce")
+    reject(sign(claims(nonce="ünïcode"), RSA), "nonce")
 
 
 def test_rp_nonce_unless_code_flow_missing_nonce_is_refused() -> None:
-    reject(sign(claims(nonce=DROP), RSA), IdTokenNonceError)
-    reject(sign(claims(nonce=None), RSA), IdTokenNonceError)
+    reject(sign(claims(nonce=DROP), RSA), "nonce")
+    reject(sign(claims(nonce=None), RSA), "nonce")
 
 
 def test_a_nonce_that_is_not_a_string_is_refused() -> None:
-    reject(sign(claims(nonce=12345), RSA), IdTokenNonceError)
-    reject(sign(claims(nonce=12345), RSA), IdTokenNonceError, nonce=None)
+    reject(sign(claims(nonce=12345), RSA), "nonce")
+    reject(sign(claims(nonce=12345), RSA), "nonce", nonce=None)
 
 
 def test_on_refresh_the_nonce_may_be_absent_or_the_original() -> None:
@@ -491,17 +479,17 @@ def test_at_hash_refuses_an_alg_without_a_hash(alg: str) -> None:
 def test_at_hash_match_and_mismatch(key: SigningKey) -> None:
     good = sign(claims(at_hash=at_hash(ACCESS_TOKEN, key.alg)), key)
     assert accept(good, access_token=ACCESS_TOKEN).sub == SUBJECT
-    reject(good, IdTokenAtHashError, access_token="another-access-token-of-another-login")
+    reject(good, "at_hash", access_token="another-access-token-of-another-login")
     wrong_hash = at_hash(ACCESS_TOKEN, "RS512" if key.alg != "EdDSA" else "RS256")
     bad = sign(claims(at_hash=wrong_hash), key)
-    reject(bad, IdTokenAtHashError, access_token=ACCESS_TOKEN)
+    reject(bad, "at_hash", access_token=ACCESS_TOKEN)
 
 
 def test_at_hash_is_checked_only_when_both_sides_exist() -> None:
     assert accept(sign(claims(), RSA), access_token=ACCESS_TOKEN).sub == SUBJECT
     assert accept(sign(claims(at_hash="whatever"), RSA)).sub == SUBJECT
-    reject(sign(claims(at_hash=17), RSA), IdTokenAtHashError, access_token=ACCESS_TOKEN)
-    reject(sign(claims(at_hash="ünï"), RSA), IdTokenAtHashError, access_token=ACCESS_TOKEN)
+    reject(sign(claims(at_hash=17), RSA), "at_hash", access_token=ACCESS_TOKEN)
+    reject(sign(claims(at_hash="ünï"), RSA), "at_hash", access_token=ACCESS_TOKEN)
 
 
 # -- max_age and auth_time ------------------------------------------------------------
@@ -511,16 +499,16 @@ def test_max_age_requires_a_recent_auth_time() -> None:
     recent = sign(claims(auth_time=int(NOW) - 600), RSA)
     assert accept(recent, max_age=600).auth_time == NOW - 600
     assert accept(recent, max_age=540).sub == SUBJECT  # 600 <= 540 + 60 leeway
-    reject(recent, IdTokenAuthTimeError, max_age=539)
-    reject(recent, IdTokenAuthTimeError, max_age=0, leeway=0)
+    reject(recent, "auth_time", max_age=539)
+    reject(recent, "auth_time", max_age=0, leeway=0)
 
 
 def test_max_age_requires_auth_time() -> None:
-    reject(sign(claims(), RSA), IdTokenAuthTimeError, max_age=3600)
+    reject(sign(claims(), RSA), "auth_time", max_age=3600)
 
 
 def test_auth_time_must_be_a_number_whenever_present() -> None:
-    reject(sign(claims(auth_time="yesterday"), RSA), IdTokenAuthTimeError)
+    reject(sign(claims(auth_time="yesterday"), RSA), "auth_time")
     assert accept(sign(claims(auth_time=None), RSA)).auth_time is None
 
 
@@ -561,17 +549,17 @@ _TWO_ALGS = b64(b'{"alg": "RS256", "alg": "none"}')
     ],
 )
 def test_malformed_tokens(token: str) -> None:
-    reject(token, IdTokenMalformedError)
+    reject(token, "malformed")
 
 
 @pytest.mark.parametrize("payload", [b"not json", b"[1, 2]", b'{"sub": "a", "sub": "b"}', b""])
 def test_a_signed_payload_that_is_not_a_json_object(payload: bytes) -> None:
-    reject(sign(payload, RSA), IdTokenMalformedError)
+    reject(sign(payload, RSA), "malformed")
 
 
 def test_critical_header_extensions_are_refused() -> None:
-    reject(sign(claims(), RSA, crit=["exp"], exp=1), IdTokenMalformedError)
-    reject(sign(b"", RSA, crit=["b64"], b64=False), IdTokenMalformedError)
+    reject(sign(claims(), RSA, crit=["exp"], exp=1), "malformed")
+    reject(sign(b"", RSA, crit=["b64"], b64=False), "malformed")
 
 
 _json_values = st.recursive(
@@ -642,13 +630,15 @@ def test_signed_tokens_with_arbitrary_claims_pass_or_raise_id_token_errors(
     [None, [], "keys", {}, {"keys": None}, {"keys": {"kty": "RSA"}}, {"keys": []}, {"keys": [1]}],
 )
 def test_a_document_that_is_no_jwk_set_is_refused(doc: Any) -> None:
-    with pytest.raises(JwksError):
+    with raises_check("jwks"):
         JsonWebKeySet.from_dict(doc)
 
 
-def test_jwks_error_is_an_id_token_error_and_a_server_error() -> None:
-    assert issubclass(JwksError, IdTokenError)
-    assert issubclass(IdTokenError, ServerError)
+def test_a_jwks_error_is_an_id_token_error_and_a_server_error() -> None:
+    with raises_check("jwks") as info:
+        JsonWebKeySet.from_dict({})
+    assert isinstance(info.value, ServerError)
+    assert not info.value.unknown_kid
 
 
 def test_keys_that_are_not_understood_are_ignored() -> None:
@@ -680,13 +670,13 @@ def test_keys_that_are_not_understood_are_ignored() -> None:
 
 
 def test_a_set_of_only_unusable_keys_is_refused() -> None:
-    with pytest.raises(JwksError, match="no key usable"):
+    with raises_check("jwks", match="no key usable"):
         JsonWebKeySet.from_dict(jwks({**RSA.public_jwk(), "use": "enc"}, {"kty": "oct"}))
 
 
 @pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi", "oth"])
 def test_a_jwks_with_private_key_material_is_refused(member: str) -> None:
-    with pytest.raises(JwksError, match="private"):
+    with raises_check("jwks", match="private"):
         JsonWebKeySet.from_dict(jwks(EC.public_jwk(), {**RSA.public_jwk(), member: "AQAB"}))
 
 
@@ -694,7 +684,7 @@ def test_from_json() -> None:
     body = json.dumps(jwks(RSA.public_jwk(), EC.public_jwk())).encode()
     assert len(JsonWebKeySet.from_json(body).keys) == 2
     for bad in (b"<html>", b"[]", b'{"keys": [], "keys": []}'):
-        with pytest.raises(JwksError):
+        with raises_check("jwks"):
             JsonWebKeySet.from_json(bad)
 
 
@@ -740,11 +730,14 @@ _jwk_members = st.dictionaries(
     )
 )
 def test_jwks_from_garbage_raises_only_jwks_errors(doc: Any) -> None:
+    failed: IdTokenRule | None = None
     try:
         keys = JsonWebKeySet.from_dict(doc)
-    except JwksError:
-        return
-    assert keys.keys
+    except IdTokenError as exc:
+        failed = exc.check
+    else:
+        assert keys.keys
+    assert failed in (None, "jwks")
 
 
 # -- expectations ---------------------------------------------------------------------
@@ -851,7 +844,7 @@ def test_it_fits_the_drivers_id_token_check_port() -> None:
     port(TokenSet("at", id_token=sign(claims(), RSA)), NONCE, None)  # login
     refreshed = TokenSet("at", id_token=sign(claims(nonce=DROP), EC))
     port(refreshed, None, refreshed)  # refresh
-    with pytest.raises(IdTokenNonceError):
+    with raises_check("nonce"):
         port(TokenSet("at", id_token=sign(claims(nonce=DROP), EC)), NONCE, None)
     assert [c.nonce for c in seen] == [NONCE, None]
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import attrs
 import pluggy
-import pytest
 
 from pkceflow import Client
 from pkceflow.memory_store import MemoryStore
 from pkceflow.plugins import make_plugin_manager
+from pkceflow.settings import Interaction
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from pkceflow_core import ProviderPreset
 from pkceflow_core.hookspecs import hookimpl
+from tests.support.fixtures import entra, provider, settings
+
+__all__ = ["client_for", "entra", "local", "manager_with", "provider", "settings"]
 
 
 def local(preset: ProviderPreset, provider: TestProvider) -> ProviderPreset:
@@ -57,12 +58,6 @@ def client_for(
         plugin_manager=manager_with(local(preset, provider)),
         browser=HttpFollowingBrowser(),
         store=MemoryStore(),
-        timeout=20.0,
+        interaction=Interaction(timeout=20.0),
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def provider() -> Iterator[TestProvider]:
-    with TestProvider() as running:
-        yield running

@@ -6,6 +6,7 @@ import pytest
 
 from pkceflow import Client, LoginRequiredError
 from pkceflow.memory_store import MemoryStore
+from pkceflow.settings import Interaction
 from pkceflow.testing import HttpFollowingBrowser, TestProvider
 from pkceflow_core import InvalidResponseError, TokenError, UsageError
 from pkceflow_github import PRESET, pkceflow_provider_presets
@@ -23,7 +24,7 @@ def github(provider: TestProvider) -> TestProvider:
 def test_the_plugin_supplies_github_s_endpoints_without_openid() -> None:
     assert pkceflow_provider_presets() == [PRESET]
     assert PRESET.server().token_endpoint == "https://github.com/login/oauth/access_token"
-    assert not PRESET.openid
+    assert "openid" not in PRESET.default_scope
 
 
 def test_github_wants_the_client_secret_even_with_pkce(github: TestProvider) -> None:
@@ -52,7 +53,7 @@ def test_without_the_quirk_a_form_encoded_answer_is_refused(github: TestProvider
         token_url=github.token_endpoint,
         browser=HttpFollowingBrowser(),
         store=MemoryStore(),
-        timeout=20.0,
+        interaction=Interaction(timeout=20.0),
     )
 
     with pytest.raises(InvalidResponseError, match="not JSON"):

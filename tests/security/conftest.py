@@ -14,11 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
-from pkceflow.plugins import make_plugin_manager
-from pkceflow.testing import TestProvider
+from pkceflow.file_store import FileStore
+from tests.support.fixtures import pkceflow_home, plugin_manager, provider, settings
+
+__all__ = [
+    "NetworkLog",
+    "network",
+    "pkceflow_home",
+    "plugin_manager",
+    "provider",
+    "settings",
+    "store",
+]
 
 
 def _is_loopback(host: object) -> bool:
@@ -86,23 +95,7 @@ def network(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkLog]:
     assert not log.refused, f"something tried to leave loopback: {log.refused}"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A PKCEFLOW_HOME of the test's own (not created: pkceflow makes it)."""
-    path = tmp_path / "pkceflow-home"
-    monkeypatch.setenv("PKCEFLOW_HOME", str(path))
-    return path
-
-
 @pytest.fixture
-def provider() -> Iterator[TestProvider]:
-    """A running TestProvider; the test fails if the provider hit an internal error."""
-    with TestProvider() as running:
-        yield running
-    assert not running.errors, "\n".join(running.errors)
-
-
-@pytest.fixture
-def plugin_manager() -> pluggy.PluginManager:
-    """pkceflow's built-in adapters only (no installed entry points)."""
-    return make_plugin_manager(load_entry_points=False)
+def store(pkceflow_home: Path) -> FileStore:
+    """pkceflow's FileStore in the test's PKCEFLOW_HOME."""
+    return FileStore(pkceflow_home / "tokens")

@@ -1,8 +1,9 @@
-"""Helpers for the security suite: hostile servers on loopback, collectors, secret forms.
+"""Helpers for the security suite: a reflecting proxy, listener spies, collectors, secrets.
 
-Every server here is a real socket on a 127.0.0.x address, written small on purpose so
-that it can misbehave in ways a proper HTTP server would not (truncated bodies, resets,
-50 MB answers, reflected requests). Every loop is bounded in count and in time.
+The servers are ``tests.support.raw_http`` servers on 127.0.0.x addresses, written small
+on purpose so that they can misbehave in ways a proper HTTP server would not; raw
+requests go to pkceflow's listener byte for byte. Every loop is bounded in count and in
+time.
 """
 
 from __future__ import annotations
@@ -12,255 +13,25 @@ import contextlib
 import http.client
 import json
 import logging
-import os
-import selectors
-import shlex
 import socket
-import struct
-import subprocess
-import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
 
 import pluggy
 
 from pkceflow.loopback import LoopbackListener
 from pkceflow_core.hookspecs import hookimpl
+from tests.support.raw_http import RawServer, Request, answer, json_answer
 
 #: Bounds every wait of the suite, so a bug fails a test instead of hanging the run.
 WAIT = 10.0
-#: The most a test server reads of one request head or body.
-_MAX_HEAD = 64 * 1024
-_MAX_BODY = 1 << 20
-
-HERE = Path(__file__).resolve().parent
-# The CLI suite's browser stand-in serves here too.
-FAKE_BROWSER = HERE.parent / "cli" / "fake_browser.py"
-
-
-# --------------------------------------------------------------------------- raw server
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request a test server read."""
-
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-    def form(self) -> dict[str, str]:
-        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-_Server = TypeVar("_Server", bound="RawServer")
-
-#: What a test server does with a request: write whatever it likes to the socket.
-Behaviour = Callable[[Request, socket.socket], None]
-
-
-def _read_request(conn: socket.socket, deadline: float) -> Request | None:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        if len(buf) > _MAX_HEAD or time.monotonic() > deadline:
-            return None
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        buf += chunk
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        return None
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = min(int(headers.get("content-length", "0") or "0"), _MAX_BODY)
-    while len(rest) < length and time.monotonic() < deadline:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return Request(parts[0], parts[1], headers, rest[:length])
-
-
-class RawServer:
-    """An HTTP server on ``host`` (a 127.0.0.x address) whose answers are ``behaviour``.
-
-    Counts every connection accepted (``connections``) and records every request read
-    (``requests``), so a test can prove that nothing reached it at all.
-    """
-
-    def __init__(self, behaviour: Behaviour | None = None, *, host: str = "127.0.0.1") -> None:
-        self.behaviour: Behaviour = behaviour or answer(404, b"not found\n")
-        self.host = host
-        self._sock = socket.create_server((host, 0))
-        self._sock.setblocking(False)
-        self.port: int = self._sock.getsockname()[1]
-        self._lock = threading.Lock()
-        self._requests: list[Request] = []
-        self._connections = 0
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._errors: list[str] = []
-        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
-        self._acceptor.start()
-
-    def url(self, path: str = "") -> str:
-        return f"http://{self.host}:{self.port}{path}"
-
-    @property
-    def origin(self) -> str:
-        return self.url()
-
-    @property
-    def requests(self) -> list[Request]:
-        with self._lock:
-            return list(self._requests)
-
-    @property
-    def connections(self) -> int:
-        with self._lock:
-            return self._connections
-
-    @property
-    def errors(self) -> list[str]:
-        with self._lock:
-            return list(self._errors)
-
-    def _accept_loop(self) -> None:
-        # Bounded in time (a server outlives no test) and so in count (one select a tick).
-        deadline = time.monotonic() + 20 * WAIT
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._sock, selectors.EVENT_READ)
-            while not self._stop.is_set() and time.monotonic() < deadline:
-                if not selector.select(0.05):
-                    continue
-                try:
-                    conn, _ = self._sock.accept()
-                except (BlockingIOError, OSError):
-                    continue
-                with self._lock:
-                    self._connections += 1
-                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-                self._threads.append(thread)
-                thread.start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.setblocking(True)
-        conn.settimeout(WAIT / 2)
-        try:
-            request = _read_request(conn, time.monotonic() + WAIT / 2)
-            if request is None:
-                return
-            with self._lock:
-                self._requests.append(request)
-            self.behaviour(request, conn)
-        except OSError:
-            pass
-        except Exception:  # a bug in a behaviour: the test looks at errors
-            with self._lock:
-                self._errors.append(traceback.format_exc())
-        finally:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._acceptor.join(WAIT)
-        self._sock.close()
-        for thread in list(self._threads):
-            thread.join(WAIT)
-
-    def __enter__(self: _Server) -> _Server:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-def _head(status: int, headers: Iterable[tuple[str, str]], reason: str = "Whatever") -> bytes:
-    lines = [f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in headers)]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def answer(
-    status: int,
-    body: bytes,
-    headers: Iterable[tuple[str, str]] = (("Content-Type", "application/json"),),
-) -> Behaviour:
-    """A complete answer with a Content-Length, then the connection closes."""
-    all_headers = [*headers, ("Content-Length", str(len(body))), ("Connection", "close")]
-
-    def behave(_request: Request, conn: socket.socket) -> None:
-        conn.sendall(_head(status, all_headers) + body)
-
-    return behave
-
-
-def json_answer(payload: object, status: int = 200) -> Behaviour:
-    return answer(status, json.dumps(payload).encode())
-
-
-@dataclass
-class StreamStats:
-    """What a streaming behaviour managed to send before the client hung up."""
-
-    sent: int = 0
-    completed: bool = False
-    error: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-def stream_body(total: int, stats: StreamStats, *, chunk: int = 64 * 1024) -> Behaviour:
-    """Announce ``total`` bytes of JSON-ish body and send them from one small buffer."""
-    block = b" " * chunk
-
-    def behave(_request: Request, conn: socket.socket) -> None:
-        deadline = time.monotonic() + WAIT
-        head = [("Content-Type", "application/json"), ("Content-Length", str(total))]
-        try:
-            conn.sendall(_head(200, head, "OK"))
-            # Bounded in count (total / chunk sends) and in time (deadline).
-            for _ in range(total // chunk + 1):
-                if stats.sent >= total or time.monotonic() > deadline:
-                    break
-                stats.sent += conn.send(block[: min(chunk, total - stats.sent)])
-            stats.completed = stats.sent >= total
-        except OSError as exc:
-            stats.error = type(exc).__name__
-        finally:
-            stats.done.set()
-
-    return behave
-
-
-def truncated_body(declared: int, body: bytes, *, reset: bool) -> Behaviour:
-    """Announce ``declared`` bytes, send ``body`` (fewer), then close or reset."""
-
-    def behave(_request: Request, conn: socket.socket) -> None:
-        head = [("Content-Type", "application/json"), ("Content-Length", str(declared))]
-        conn.sendall(_head(200, head, "OK") + body)
-        if reset:
-            # SO_LINGER with a zero timeout makes close() send a RST, not a FIN.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    return behave
+#: The most a raw delivery reads of an answer.
+_MAX_ANSWER = 1 << 20
 
 
 # --------------------------------------------------------------------------- a reflecting proxy
@@ -364,7 +135,7 @@ def deliver(port: int, request_line: bytes, *, extra: bytes = b"") -> RawAnswer:
         received = b""
         deadline = time.monotonic() + WAIT
         with contextlib.suppress(OSError):
-            while time.monotonic() < deadline and len(received) < _MAX_BODY:
+            while time.monotonic() < deadline and len(received) < _MAX_ANSWER:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
@@ -556,55 +327,3 @@ class HookRecorder:
 
     def close(self) -> None:
         self._undo()
-
-
-# --------------------------------------------------------------------------- the CLI
-
-
-def pkceflow_command() -> list[str]:
-    """The ``pkceflow`` console script next to the interpreter, else ``-m pkceflow.cli``."""
-    script = Path(sys.executable).with_name("pkceflow")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "pkceflow.cli"]
-
-
-def cli_env(root: Path, **extra: str) -> dict[str, str]:
-    """An environment for ``pkceflow`` with its own home and the fake browser."""
-    dropped = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "PKCEFLOW_HOME")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(
-        PKCEFLOW_HOME=str(root / "pkceflow-home"),
-        XDG_CONFIG_HOME=str(root / "xdg-config"),
-        XDG_DATA_HOME=str(root / "xdg-data"),
-        XDG_STATE_HOME=str(root / "xdg-state"),
-        BROWSER=f"{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_BROWSER))} %s",
-        FAKE_BROWSER_LOG=str(root / "browser.jsonl"),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    args: Iterable[str],
-    env: Mapping[str, str],
-    *,
-    timeout: float = 40.0,
-    umask: int | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run ``pkceflow *args`` to the end; stdin is /dev/null."""
-
-    def set_umask() -> None:
-        if umask is not None:
-            os.umask(umask)
-
-    return subprocess.run(
-        [*pkceflow_command(), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        env=dict(env),
-        timeout=timeout,
-        check=False,
-        preexec_fn=set_umask if umask is not None else None,
-    )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pluggy
@@ -24,6 +25,7 @@ import pytest
 from pkceflow import Client
 from pkceflow.file_store import FileStore
 from pkceflow.loopback import LoopbackListener
+from pkceflow.settings import HttpOptions, Interaction
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow_core import (
     AuthorizationError,
@@ -35,8 +37,9 @@ from pkceflow_core import (
     ServerMetadata,
 )
 from pkceflow_core.ports import BrowserLauncher
+from tests.support.cli import Cli
 
-from .support import WAIT, ListenerSpy, RawAnswer, cli_env, deliver, get, run_cli
+from .support import WAIT, ListenerSpy, RawAnswer, deliver, get
 
 PROFILE = "sec"
 DECOY = "decoy-code-" + "d" * 32
@@ -105,11 +108,6 @@ class ScriptedBrowser:
 
 
 @pytest.fixture
-def store(home: Path) -> FileStore:
-    return FileStore(home / "tokens")
-
-
-@pytest.fixture
 def spy(plugin_manager: pluggy.PluginManager) -> ListenerSpy:
     listeners = ListenerSpy()
     plugin_manager.register(listeners, name="listener-spy")
@@ -142,10 +140,25 @@ def make_client(
         profile=PROFILE,
         browser=browser,
         plugin_manager=plugin_manager,
-        paste=False,
-        timeout=timeout,
-        http_timeout=WAIT,
+        interaction=Interaction(paste=False, timeout=timeout),
+        http=HttpOptions(timeout=WAIT),
     )
+
+
+#: ``scripted(script, **options)``: a ScriptedBrowser that runs ``script``, and a Client
+#: (``make_client``'s ``options``) that logs in through it.
+ScriptedLogin = Callable[..., tuple[ScriptedBrowser, Client]]
+
+
+@pytest.fixture
+def scripted(
+    provider: TestProvider, store: FileStore, plugin_manager: pluggy.PluginManager, spy: ListenerSpy
+) -> ScriptedLogin:
+    def make(script: Script, **options: Any) -> tuple[ScriptedBrowser, Client]:
+        browser = ScriptedBrowser(script, spy)
+        return browser, make_client(provider, browser, store, plugin_manager, **options)
+
+    return make
 
 
 def redeemed_codes(provider: TestProvider) -> list[str]:
@@ -196,11 +209,7 @@ STRAYS = list(
 
 @pytest.mark.parametrize("variant", STRAYS)
 def test_a_callback_whose_state_cannot_be_trusted_does_not_end_the_login(
-    variant: str,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
-    spy: ListenerSpy,
+    variant: str, provider: TestProvider, store: FileStore, scripted: ScriptedLogin
 ) -> None:
     answers: list[RawAnswer] = []
     codes: list[str] = []
@@ -211,8 +220,7 @@ def test_a_callback_whose_state_cannot_be_trusted_does_not_end_the_login(
         answers.append(get(genuine.port, genuine.target))
         get(genuine.port, genuine.path + "/done")  # as a browser would: ends the wait
 
-    browser = ScriptedBrowser(script, spy)
-    client = make_client(provider, browser, store, plugin_manager)
+    browser, client = scripted(script)
 
     tokens = client.login()
     browser.join()
@@ -232,10 +240,7 @@ def test_a_callback_whose_state_cannot_be_trusted_does_not_end_the_login(
 
 
 def test_parameters_only_in_the_fragment_of_a_pasted_url_are_not_read(
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
-    spy: ListenerSpy,
+    provider: TestProvider, store: FileStore, scripted: ScriptedLogin
 ) -> None:
     replies: list[CallbackReply | None] = []
 
@@ -249,8 +254,7 @@ def test_parameters_only_in_the_fragment_of_a_pasted_url_are_not_read(
         # What a person might paste from an implicit-flow style redirect.
         replies.append(listener.feed(f"{base}#{urlsplit(genuine.url).query}"))
 
-    browser = ScriptedBrowser(script, spy)
-    client = make_client(provider, browser, store, plugin_manager, timeout=1.5)
+    browser, client = scripted(script, timeout=1.5)
 
     with pytest.raises(CallbackTimeoutError) as raised:
         client.login()
@@ -268,10 +272,7 @@ def test_parameters_only_in_the_fragment_of_a_pasted_url_are_not_read(
 
 
 def test_a_callback_with_both_code_and_error_fails_and_redeems_nothing(
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
-    spy: ListenerSpy,
+    provider: TestProvider, store: FileStore, scripted: ScriptedLogin
 ) -> None:
     answers: list[RawAnswer] = []
 
@@ -282,8 +283,7 @@ def test_a_callback_with_both_code_and_error_fails_and_redeems_nothing(
         answers.append(get(genuine.port, genuine.target))
         answers.append(get(genuine.port, genuine.path + "/done"))
 
-    browser = ScriptedBrowser(script, spy)
-    client = make_client(provider, browser, store, plugin_manager)
+    browser, client = scripted(script)
 
     with pytest.raises(CallbackError, match="both code and error") as raised:
         client.login()
@@ -332,10 +332,7 @@ def test_a_missing_iss_when_the_server_promised_one_is_refused_unredeemed(
 
 
 def test_an_iss_swapped_by_hand_is_refused_even_with_the_right_state(
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
-    spy: ListenerSpy,
+    provider: TestProvider, store: FileStore, scripted: ScriptedLogin
 ) -> None:
     answers: list[RawAnswer] = []
 
@@ -344,8 +341,7 @@ def test_an_iss_swapped_by_hand_is_refused_even_with_the_right_state(
         answers.append(get(genuine.port, genuine.target_with(query)))
         get(genuine.port, genuine.path + "/done")
 
-    browser = ScriptedBrowser(script, spy)
-    client = make_client(provider, browser, store, plugin_manager)
+    browser, client = scripted(script)
 
     with pytest.raises(IssuerMismatchError):
         client.login()
@@ -397,15 +393,13 @@ def test_the_cli_shows_an_error_description_without_control_characters(
 ) -> None:
     provider.settings.deny_consent = True
     provider.settings.deny_error_description = HOSTILE_DESCRIPTION
-    env = cli_env(tmp_path)
-    args = ["login", "--profile", "evil", "--client-id", PUBLIC_CLIENT_ID]
-    args += ["--issuer", provider.issuer, "--timeout", "20"]
+    cli = Cli(tmp_path)
 
-    result = run_cli(args, env)
+    result = cli.login(provider, profile="evil", scope=None)
 
-    stderr = result.stderr.decode("utf-8")
+    stderr = result.stderr
     assert result.returncode == 3, stderr
-    assert result.stdout == b""
+    assert result.stdout == ""
     assert "\x1b" not in stderr
     assert "\x07" not in stderr
     assert "\x9b" not in stderr
@@ -413,4 +407,4 @@ def test_the_cli_shows_an_error_description_without_control_characters(
     assert "access_denied" in error_line
     assert "[2J" in error_line  # what is left of the sequence is shown as text
     assert provider.count("token") == 0
-    assert not (tmp_path / "pkceflow-home" / "profiles" / "evil.toml").exists()
+    assert not cli.profile_path("evil").exists()

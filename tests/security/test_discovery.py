@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -18,18 +17,20 @@ import pytest
 from pkceflow import Client
 from pkceflow.client import _METADATA
 from pkceflow.file_store import FileStore
+from pkceflow.settings import Interaction, Redirect
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow.transport import Urllib3Transport
 from pkceflow_core import (
+    IdTokenError,
     InsecureEndpointError,
-    JwksError,
     MetadataError,
     PkceflowError,
     ServerMetadata,
 )
+from tests.support.raw_http import Behaviour, RawServer, Request, answer, json_answer
 
 from .conftest import NetworkLog
-from .support import WAIT, Behaviour, RawServer, Request, answer, json_answer
+from .support import WAIT
 
 PROFILE = "sec"
 REMOTE = "idp.attacker.invalid"
@@ -81,14 +82,13 @@ def from_issuer(issuer: str, plugin_manager: pluggy.PluginManager, **kwargs: Any
     transport = Urllib3Transport(timeout=WAIT / 2, connect_timeout=WAIT / 2)
     # The provider here authorizes for another server's discovery document: the path
     # registered with it is /callback, not one pkceflow would derive for that issuer.
-    kwargs.setdefault("redirect_path", "/callback")
+    kwargs.setdefault("redirect", Redirect(path="/callback"))
     return Client.from_issuer(
         issuer,
         PUBLIC_CLIENT_ID,
         transport=transport,
         plugin_manager=plugin_manager,
-        paste=False,
-        timeout=WAIT,
+        interaction=Interaction(paste=False, timeout=WAIT),
         **kwargs,
     )
 
@@ -217,7 +217,7 @@ def test_a_jwks_uri_answering_garbage_fails_the_login_and_stores_nothing(
     discovery: DiscoveryServer,
     provider: TestProvider,
     plugin_manager: pluggy.PluginManager,
-    home: Path,
+    store: FileStore,
 ) -> None:
     # Discovery at our server; authorization and token at the provider; keys from us.
     provider.settings.authorization_iss = "omit"
@@ -228,7 +228,6 @@ def test_a_jwks_uri_answering_garbage_fails_the_login_and_stores_nothing(
         "authorization_response_iss_parameter_supported": False,
     }
     discovery.jwks = garbage
-    store = FileStore(home / "tokens")
     browser = HttpFollowingBrowser(timeout=WAIT)
     client = from_issuer(
         discovery.origin,
@@ -243,7 +242,8 @@ def test_a_jwks_uri_answering_garbage_fails_the_login_and_stores_nothing(
         client.login()
     browser.wait(WAIT)
 
-    assert type(raised.value) is JwksError, repr(raised.value)
+    assert type(raised.value) is IdTokenError, repr(raised.value)
+    assert raised.value.check == "jwks", repr(raised.value)
     assert provider.count("token") == 1
     assert [r.path for r in discovery.requests].count("/jwks") == 1
     assert store.load(PROFILE) is None

@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from pkceflow.testing import PUBLIC_CLIENT_ID, TestProvider
+from pkceflow.testing import TestProvider
+from tests.support.cli import Cli
 
-from .support import HERE, cli_env, run_cli
-
-WORKER = HERE / "umask_worker.py"
+WORKER = Path(__file__).with_name("umask_worker.py")
 
 
 def run_worker(home: Path, *extra: str) -> dict[str, Any]:
@@ -112,14 +111,12 @@ def test_an_existing_token_folder_open_to_others_is_closed_before_any_write(
 def test_a_cli_login_leaves_only_private_files_whatever_the_umask(
     umask: int, provider: TestProvider, tmp_path: Path
 ) -> None:
-    env = cli_env(tmp_path)
-    home = Path(env["PKCEFLOW_HOME"])
-    args = ["login", "--profile", "work", "--client-id", PUBLIC_CLIENT_ID]
-    args += ["--issuer", provider.issuer, "--scope", "openid offline_access", "--timeout", "20"]
+    cli = Cli(tmp_path)
+    home = cli.home
 
-    result = run_cli(args, env, umask=umask)
+    result = cli.login(provider, umask=umask)
 
-    assert result.returncode == 0, result.stderr.decode()
+    assert result.returncode == 0, result.stderr
     modes = {
         path.relative_to(tmp_path).as_posix(): stat.S_IMODE(path.lstat().st_mode)
         for path in [home, *home.rglob("*")]

@@ -23,6 +23,7 @@ import pytest
 
 from pkceflow import Client
 from pkceflow.plugins import make_plugin_manager
+from pkceflow.settings import Interaction, Redirect
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow_core import CallbackTimeoutError, ServerMetadata, TokenError
 
@@ -75,8 +76,7 @@ def _client(server: TestProvider, browser: HttpFollowingBrowser, **kwargs: objec
         server=metadata,
         scope="offline_access",
         browser=browser,
-        paste=False,
-        timeout=3.0,
+        interaction=Interaction(paste=False, timeout=3.0),
         plugin_manager=make_plugin_manager(load_entry_points=False),
         **kwargs,  # type: ignore[arg-type]
     )
@@ -118,7 +118,7 @@ def test_an_explicit_shared_redirect_path_is_what_the_defence_rests_on(
     # risk docs/security.md names for servers that match paths loosely or for people
     # who register one path everywhere.
     browser = BouncingBrowser(attacker, honest)
-    client = _client(attacker, browser, redirect_path="/callback")
+    client = _client(attacker, browser, redirect=Redirect(path="/callback"))
 
     with pytest.raises(TokenError, match="Unknown authorization code"):
         client.login()  # the attacker's server cannot redeem the honest server's code...
@@ -131,7 +131,7 @@ def test_a_callback_on_another_servers_path_is_refused(honest: TestProvider) -> 
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     browser = HttpFollowingBrowser(stop_at=(f"http://127.0.0.1:{port}/",))
-    client = _client(honest, browser, redirect_port=port)
+    client = _client(honest, browser, redirect=Redirect(port=port))
     result: dict[str, BaseException | None] = {}
 
     def run() -> None:

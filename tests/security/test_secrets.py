@@ -24,6 +24,7 @@ import pytest
 
 from pkceflow import Client
 from pkceflow.file_store import FileStore
+from pkceflow.settings import HttpOptions, Interaction
 from pkceflow.testing import (
     CONFIDENTIAL_CLIENT_ID,
     CONFIDENTIAL_CLIENT_SECRET,
@@ -39,20 +40,17 @@ from pkceflow_core import (
     TokenError,
     TokenSet,
 )
+from tests.support.cli import Cli
+from tests.support.raw_http import RawServer, Request, answer
 
 from .support import (
     WAIT,
     HookRecorder,
     LogCollector,
-    RawServer,
     ReflectingProxy,
-    Request,
     Secrets,
-    answer,
     basic_auth_forms,
-    cli_env,
     exception_texts,
-    run_cli,
 )
 
 PROFILE = "sec"
@@ -135,7 +133,7 @@ def test_a_library_session_leaks_no_secret_even_to_a_reflecting_server(
     provider: TestProvider,
     proxy: ReflectingProxy,
     plugin_manager: pluggy.PluginManager,
-    home: Path,
+    store: FileStore,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     server = ServerMetadata(
@@ -166,14 +164,13 @@ def test_a_library_session_leaks_no_secret_even_to_a_reflecting_server(
             client_secret=SECRET,
             server=server,
             scope="openid offline_access",
-            store=FileStore(home / "tokens"),
+            store=store,
             profile=PROFILE,
             browser=browser,
             plugin_manager=plugin_manager,
             events=events,
-            paste=False,
-            timeout=WAIT,
-            http_timeout=WAIT,
+            interaction=Interaction(paste=False, timeout=WAIT),
+            http=HttpOptions(timeout=WAIT),
         )
         proxy.reflect = 1
         reflected = fails(TokenError, client.login)
@@ -271,10 +268,9 @@ SHAPES: dict[str, Shape] = {
 def test_a_refresh_token_reflected_into_any_server_string_stays_out_of_the_error(
     shape: Shape,
     plugin_manager: pluggy.PluginManager,
-    home: Path,
+    store: FileStore,
 ) -> None:
     refresh_token = secrets.token_urlsafe(32)
-    store = FileStore(home / "tokens")
     stored = TokenSet("a" * 20, expires_at=time.time() - 5, refresh_token=refresh_token)
     store.save(PROFILE, stored)
     with RawServer(_reflect(shape)) as token_endpoint:
@@ -305,13 +301,13 @@ def test_a_refresh_token_reflected_into_any_server_string_stays_out_of_the_error
 def test_a_cli_session_with_debug_leaks_no_secret_even_to_a_reflecting_server(
     provider: TestProvider, proxy: ReflectingProxy, tmp_path: Path
 ) -> None:
-    env = cli_env(tmp_path)
-    home = Path(env["PKCEFLOW_HOME"])
+    cli = Cli(tmp_path)
+    home = cli.home
     outputs: dict[str, str] = {}
 
     def run(name: str, *args: str, code: int = 0, stdout: bool = True) -> str:
-        result = run_cli(["--debug", *args], env)
-        out, err = result.stdout.decode("utf-8"), result.stderr.decode("utf-8")
+        result = cli.run("--debug", *args, timeout=40.0)
+        out, err = result.stdout, result.stderr
         assert result.returncode == code, f"{name}: {result.returncode}\n{err}"
         if stdout:
             outputs[f"{name} stdout"] = out
@@ -348,8 +344,9 @@ def test_a_cli_session_with_debug_leaks_no_secret_even_to_a_reflecting_server(
         f"after logout {p.name}": p.read_text("utf-8")
         for p in sorted((home / "profiles").iterdir())
     }
-    log = tmp_path / "browser.jsonl"
-    pages = [json.loads(line).get("final_page", "") for line in log.read_text().splitlines()]
+    visits = cli.browser_visits(count=2)  # the two logins
+    assert visits, "the fake browser left no record"
+    pages = [visit.get("final_page", "") for visit in visits]
 
     found = gather(provider, proxy)
     for text in stored:

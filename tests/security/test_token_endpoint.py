@@ -17,7 +17,7 @@ import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import attrs
 import pluggy
@@ -25,6 +25,7 @@ import pytest
 
 from pkceflow import Client
 from pkceflow.file_store import FileStore
+from pkceflow.settings import Interaction, Redirect
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow.transport import Urllib3Transport
 from pkceflow_core import (
@@ -37,9 +38,7 @@ from pkceflow_core import (
     TokenSet,
     TransportError,
 )
-
-from .support import (
-    WAIT,
+from tests.support.raw_http import (
     Behaviour,
     RawServer,
     Request,
@@ -49,6 +48,8 @@ from .support import (
     stream_body,
     truncated_body,
 )
+
+from .support import WAIT
 
 PROFILE = "sec"
 OPS = ("login", "refresh")
@@ -166,11 +167,6 @@ def bad() -> Iterator[RawServer]:
     assert not server.errors, "\n".join(server.errors)
 
 
-@pytest.fixture
-def store(home: Path) -> FileStore:
-    return FileStore(home / "tokens")
-
-
 @dataclass
 class Run:
     """A Client aimed at ``bad`` for its token endpoint, and what a test compares."""
@@ -191,6 +187,19 @@ class Run:
         # Nothing waited for a Retry-After or a body that never ends.
         assert time.monotonic() - started < WAIT
         return info.value
+
+    def attempt_cut_off_at_the_limit(self) -> int:
+        """Run the operation, which must be cut off at the 1 MiB limit; the peak of the
+        memory traced meanwhile."""
+        tracemalloc.start()
+        try:
+            error = self.attempt()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert type(error) is cut_short(self.op)
+        assert f"larger than {MIB} bytes" in str(error)
+        return peak
 
     def perform(self) -> TokenSet:
         if self.op == "login":
@@ -248,9 +257,9 @@ def make_run(
         browser=browser,
         plugin_manager=plugin_manager,
         transport=transport or _transport(),
-        paste=False,
-        timeout=WAIT,
-        redirect_path="/callback",  # the provider's registration; the token endpoint is not its
+        interaction=Interaction(paste=False, timeout=WAIT),
+        redirect=Redirect(path="/callback"),
+        # the provider's registration; the token endpoint is not its
     )
     assert isinstance(client.transport, Urllib3Transport)
     seeded = before = None
@@ -264,6 +273,20 @@ def make_run(
         store.save(PROFILE, seeded)
         before = store.path(PROFILE).read_bytes()
     return Run(client, browser, store, op, seeded, before)
+
+
+#: ``start_run(op, **options)``: ``make_run`` with ``bad`` for the token endpoint.
+StartRun = Callable[..., Run]
+
+
+@pytest.fixture
+def start_run(
+    bad: RawServer, provider: TestProvider, store: FileStore, plugin_manager: pluggy.PluginManager
+) -> StartRun:
+    def start(op: str, **options: Any) -> Run:
+        return make_run(op, provider, bad.url("/token"), store, plugin_manager, **options)
+
+    return start
 
 
 def assert_sent_once(run: Run, bad: RawServer, provider: TestProvider) -> Request:
@@ -291,15 +314,10 @@ def assert_sent_once(run: Run, bad: RawServer, provider: TestProvider) -> Reques
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 @pytest.mark.parametrize("op", OPS)
 def test_a_malformed_token_answer_is_a_typed_error_and_changes_nothing(
-    op: str,
-    case: Case,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, case: Case, bad: RawServer, provider: TestProvider, start_run: StartRun
 ) -> None:
     bad.behaviour = case.behaviour()
-    run = make_run(op, provider, bad.url("/token"), store, plugin_manager)
+    run = start_run(op)
 
     error = run.attempt()
 
@@ -310,15 +328,11 @@ def test_a_malformed_token_answer_is_a_typed_error_and_changes_nothing(
 
 @pytest.mark.parametrize("op", OPS)
 def test_expires_in_as_a_digit_string_is_accepted_with_the_quirk(
-    op: str,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, bad: RawServer, store: FileStore, start_run: StartRun
 ) -> None:
     bad.behaviour = _json_with(expires_in="3600")
     quirks = Quirks(expires_in_as_string=True)
-    run = make_run(op, provider, bad.url("/token"), store, plugin_manager, quirks=quirks)
+    run = start_run(op, quirks=quirks)
 
     tokens = run.perform()
 
@@ -336,26 +350,15 @@ def _max_rss_bytes() -> int:
 
 @pytest.mark.parametrize("op", OPS)
 def test_a_50_mb_answer_is_cut_off_after_1_mib_without_being_read(
-    op: str,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, bad: RawServer, provider: TestProvider, start_run: StartRun
 ) -> None:
     total = 50 * MIB
     stats = StreamStats()
     bad.behaviour = stream_body(total, stats)
-    run = make_run(op, provider, bad.url("/token"), store, plugin_manager)
+    run = start_run(op)
     rss_before = _max_rss_bytes()
-    tracemalloc.start()
-    try:
-        error = run.attempt()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    peak = run.attempt_cut_off_at_the_limit()
 
-    assert type(error) is cut_short(op)
-    assert f"larger than {MIB} bytes" in str(error)
     assert stats.done.wait(WAIT)
     # The server saw the connection closed long before it finished sending.
     assert not stats.completed
@@ -378,40 +381,26 @@ def _gzip_bomb(size: int) -> bytes:
 
 @pytest.mark.parametrize("op", OPS)
 def test_a_gzip_bomb_is_not_inflated_past_the_limit(
-    op: str,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, bad: RawServer, provider: TestProvider, start_run: StartRun
 ) -> None:
     bomb = _gzip_bomb(50 * MIB)
     assert len(bomb) < MIB
     headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
     bad.behaviour = answer(200, bomb, headers)
-    run = make_run(op, provider, bad.url("/token"), store, plugin_manager)
-    tracemalloc.start()
-    try:
-        error = run.attempt()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    run = start_run(op)
+    peak = run.attempt_cut_off_at_the_limit()
 
-    assert type(error) is cut_short(op)
-    assert f"larger than {MIB} bytes" in str(error)
     assert peak < 16 * MIB, peak
     assert_sent_once(run, bad, provider)
     run.assert_store_untouched()
 
 
 def test_the_transport_is_clean_after_an_answer_it_cut_off(
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    bad: RawServer, store: FileStore, start_run: StartRun
 ) -> None:
     stats = StreamStats()
     bad.behaviour = stream_body(50 * MIB, stats)
-    run = make_run("refresh", provider, bad.url("/token"), store, plugin_manager)
+    run = start_run("refresh")
     assert type(run.attempt()) is RefreshInDoubtError
 
     # The rest of the 50 MB must not be read as the next answer on a pooled connection.
@@ -425,16 +414,11 @@ def test_the_transport_is_clean_after_an_answer_it_cut_off(
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
 @pytest.mark.parametrize("op", OPS)
 def test_an_answer_that_stops_half_way_is_a_transport_error(
-    op: str,
-    reset: bool,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, reset: bool, bad: RawServer, provider: TestProvider, start_run: StartRun
 ) -> None:
     half = b'{"access_token": "' + b"a" * 1000
     bad.behaviour = truncated_body(2 * len(half), half, reset=reset)
-    run = make_run(op, provider, bad.url("/token"), store, plugin_manager)
+    run = start_run(op)
 
     error = run.attempt()
 
@@ -449,17 +433,12 @@ def test_an_answer_that_stops_half_way_is_a_transport_error(
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 @pytest.mark.parametrize("op", OPS)
 def test_a_redirect_to_another_host_is_never_followed(
-    op: str,
-    status: int,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, status: int, bad: RawServer, provider: TestProvider, start_run: StartRun
 ) -> None:
     with RawServer(json_answer(GOOD), host="127.0.0.2") as other:
         location = other.url("/token")
         bad.behaviour = answer(status, b"moved\n", [("Location", location)])
-        run = make_run(op, provider, bad.url("/token"), store, plugin_manager)
+        run = start_run(op)
 
         error = run.attempt()
 
@@ -476,19 +455,14 @@ def test_a_redirect_to_another_host_is_never_followed(
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("depth", [40, 900, 950])
 def test_an_extra_member_nested_too_deep_to_store_is_refused(
-    op: str,
-    depth: int,
-    bad: RawServer,
-    provider: TestProvider,
-    store: FileStore,
-    plugin_manager: pluggy.PluginManager,
+    op: str, depth: int, bad: RawServer, provider: TestProvider, start_run: StartRun
 ) -> None:
     # A login's exchange is parsed on the listener's thread and stored on the caller's,
     # deeper in its stack: a member nested 900 deep parsed there, then json.dumps in
     # FileStore gave up with a RecursionError (not a PkceflowError) here.
     nested = "[" * depth + "]" * depth
     bad.behaviour = _json_raw(f'{{"access_token": "a", "token_type": "Bearer", "x": {nested}}}')
-    run = make_run(op, provider, bad.url("/token"), store, plugin_manager)
+    run = start_run(op)
 
     error = run.attempt()
 

@@ -37,18 +37,26 @@ if TYPE_CHECKING:
         UsageError,
     )
 
+    from .async_client import AsyncClient
     from .client import Client
+    from .settings import HttpOptions, IdTokenOptions, Interaction, Redirect, Settings
 
 __all__ = [
+    "AsyncClient",
     "AuthorizationError",
     "CallbackError",
     "CallbackTimeoutError",
     "Client",
     "Events",
+    "HttpOptions",
     "IdTokenError",
+    "IdTokenOptions",
+    "Interaction",
     "LoginRequiredError",
     "PkceflowError",
+    "Redirect",
     "ServerError",
+    "Settings",
     "StoreError",
     "TokenError",
     "TokenSet",
@@ -59,11 +67,22 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Client":
-        from .client import Client
+#: The names pkceflow defines itself, and the module each comes from.
+_OWN = {
+    "AsyncClient": "async_client",
+    "Client": "client",
+    "HttpOptions": "settings",
+    "IdTokenOptions": "settings",
+    "Interaction": "settings",
+    "Redirect": "settings",
+    "Settings": "settings",
+}
 
-        return Client
+
+def __getattr__(name: str) -> Any:
+    module = _OWN.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f".{module}", __name__), name)
     if name in __all__:
         return getattr(importlib.import_module("pkceflow_core"), name)
     raise AttributeError(f"module 'pkceflow' has no attribute {name!r}")

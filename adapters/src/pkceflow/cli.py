@@ -3,65 +3,118 @@
     pkceflow login --profile work --client-id ID --issuer https://id.example.com
     curl -H "Authorization: Bearer $(pkceflow token --profile work)" https://api.example.com/
 
-Exit codes: 0 success, 2 usage, 3 the authorization server refused at the redirect,
-4 the authorization server refused or ended the login (log in again), 5 timed out
-waiting for the browser, 6 no stored login for that profile, 7 the authorization
-server is busy or unavailable (try again later), 1 anything else (130 when
-interrupted). Errors are one line on standard error; ``--debug`` adds the traceback
-and debug logging.
+Each exit code and what it means is in EXIT_CODES. Errors are one line on standard
+error; ``--debug`` adds the traceback and debug logging.
 
 ``pkceflow token`` is the hot path of scripts: with a valid cached token in the file
-store it imports neither the HTTP stack nor the plugin system.
+store it is answered by the entry point (pkceflow.__main__) before this module is
+imported, so this module imports what it uses at its top, as any other.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, NoReturn
 
-# Not typing.TYPE_CHECKING: importing typing alone costs the token hot path more
-# than everything else it does. Type checkers treat this name the same way.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
-    from typing import Any, NoReturn
+import attrs
+import pluggy
 
-    import pluggy
+from pkceflow_core import (
+    CallbackTimeoutError,
+    LoginRequiredError,
+    PkceflowError,
+    ProviderPreset,
+    Quirks,
+    ServerError,
+    StoreError,
+    TokenError,
+    TokenSet,
+    TransportError,
+    normalize_scope,
+)
+from pkceflow_core.errors import printable
+from pkceflow_core.ports import TokenStore
 
-    from pkceflow_core import ProviderPreset, Quirks, TokenSet
+from ._fast_token import fast_token, token_json
+from .client import Client
+from .memory_store import MemoryStore
+from .paths import UnsafeFileError, read_private, shown
+from .plugins import find_store, get_plugin_manager, store_names
+from .profiles import (
+    Profile,
+    delete_client_secret,
+    list_profiles,
+    load_client_secret,
+    load_profile,
+    profiles_dir,
+    save_client_secret,
+    server_settings,
+    stage_profile,
+)
+from .providers import find_preset, installed_presets
+from .settings import Interaction, Settings, apply_preset
 
-    from .client import Client
-    from .profiles import Profile
-
-__all__ = ["EXIT_CODES", "main"]
-
-#: What each exit code means.
-EXIT_CODES = {
-    0: "success",
-    1: "any other error",
-    2: "usage error",
-    3: "the authorization server refused at the redirect",
-    4: "the authorization server refused or ended the login: log in again",
-    5: "timed out waiting for the browser",
-    6: "no stored login for that profile",
-    7: "the authorization server is busy or unavailable: try again later",
-}
+__all__ = ["EXIT_CODES", "main", "run"]
 
 
 class _Usage(Exception):
     pass
 
 
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+#: The exit codes, in the order an error is matched against them: the code, the
+#: exceptions it stands for (by module and name, so that this table imports nothing
+#: the token hot path would not), and what it means. The first row naming a class
+#: of the error, or one of its bases, gives the code.
+_EXITS: tuple[tuple[int, tuple[str, ...], str], ...] = (
+    (0, (), "success"),
+    (2, (_class_name(_Usage), "pkceflow_core.errors.UsageError"), "usage error"),
+    (
+        3,
+        ("pkceflow_core.errors.AuthorizationError",),
+        "the authorization server refused at the redirect",
+    ),
+    (
+        7,
+        ("pkceflow_core.errors.TemporarilyUnavailableError",),
+        "the authorization server is busy or unavailable: try again later",
+    ),
+    (
+        4,
+        ("pkceflow_core.errors.TokenError", "pkceflow_core.errors.LoginEndedError"),
+        "the authorization server refused or ended the login: log in again",
+    ),
+    (5, ("pkceflow_core.errors.CallbackTimeoutError",), "timed out waiting for the browser"),
+    (6, ("pkceflow_core.errors.LoginRequiredError",), "no stored login for that profile"),
+    (130, ("builtins.KeyboardInterrupt",), "interrupted"),
+    (1, ("builtins.Exception",), "any other error"),
+)
+
+#: What each exit code means.
+EXIT_CODES = {code: meaning for code, _, meaning in sorted(_EXITS)}
+
+
+def _exit_code(exc: BaseException) -> int:
+    """The code of the first row of _EXITS naming a class ``exc`` is an instance of."""
+    names = {_class_name(cls) for cls in type(exc).__mro__}
+    return next(code for code, covers, _ in _EXITS if names.intersection(covers))
+
+
 def _port(text: str) -> int:
     port = int(text) if text.strip().isdigit() else -1
     if not 0 <= port <= 65535:
-        import argparse
-
         raise argparse.ArgumentTypeError(f"invalid port: {text!r} (0-65535)")
     return port
 
@@ -72,8 +125,6 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0:  # NaN included
-        import argparse
-
         raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}")
     return value
 
@@ -84,109 +135,48 @@ def _margin(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not 0 <= value < float("inf"):  # NaN, negative and infinite refused
-        import argparse
-
         raise argparse.ArgumentTypeError(
             f"invalid number of seconds: {text!r} (0 or more, and finite)"
         )
     return value
 
 
+#: The subcommands: name -> (help, the function adding its options, the function running it).
+_COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {}
+
+
+def _command(
+    name: str, help: str, options: Callable[[argparse.ArgumentParser], None] | None = None
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Register a subcommand; its options are defined right above it."""
+
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        _COMMANDS[name] = (help, options or (lambda _: None), run)
+        return run
+
+    return register
+
+
+def _profile_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="default", help="the profile name (default: default)")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"pkceflow: error: {message}\n")
+        raise SystemExit(2)
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    import argparse
-
-    class _Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> NoReturn:
-            self.print_usage(sys.stderr)
-            sys.stderr.write(f"pkceflow: error: {message}\n")
-            raise SystemExit(2)
-
     parser = _Parser(prog="pkceflow", description="OAuth 2.0 Authorization Code + PKCE.")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
     parser.add_argument("--version", action="version", version="pkceflow 0.1.0")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    def profile_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--profile", default="default", help="the profile name (default: default)")
-
-    login = sub.add_parser("login", help="sign in through the browser and store the token")
-    profile_arg(login)
-    login.add_argument("--client-id")
-    login.add_argument(
-        "--client-secret-file",
-        metavar="PATH",
-        help="read the client secret from PATH, or from standard input with -"
-        " (or set PKCEFLOW_CLIENT_SECRET)",
-    )
-    login.add_argument(
-        "--client-secret",
-        help="the client secret on the command line: visible to other users in the"
-        " process list; prefer --client-secret-file or PKCEFLOW_CLIENT_SECRET",
-    )
-    login.add_argument("--issuer", help="discover the endpoints from this issuer")
-    login.add_argument(
-        "--auth-url", help="the authorization endpoint (with --issuer: overrides discovery)"
-    )
-    login.add_argument(
-        "--token-url", help="the token endpoint (with --issuer: overrides discovery)"
-    )
-    login.add_argument(
-        "--revocation-url",
-        help="the revocation endpoint, RFC 7009 (with --issuer: overrides discovery)",
-    )
-    login.add_argument("--scope", help='space-separated scopes, e.g. "openid email"')
-    login.add_argument("--redirect-host", help="loopback host of the redirect URI (127.0.0.1)")
-    login.add_argument("--redirect-port", type=_port, help="0 picks a free port (default)")
-    login.add_argument("--redirect-path", help="path of the redirect URI (/callback)")
-    login.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra authorization parameter; repeat for more (or the same key)",
-    )
-    login.add_argument(
-        "--store", choices=None, help="file (default), keyring, memory, or a plugin's"
-    )
-    login.add_argument("--no-browser", action="store_true", help="only print the URL")
-    login.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait (300)")
-    login.add_argument("--provider", help="use an installed provider preset")
-    login.add_argument(
-        "--template",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fill a provider's URL placeholder, e.g. tenant=contoso.onmicrosoft.com",
-    )
-
-    token = sub.add_parser("token", help="print a valid access token")
-    profile_arg(token)
-    token.add_argument(
-        "--min-ttl",
-        type=_margin,
-        default=60.0,
-        help="refresh if it expires sooner (seconds; at most half the token's lifetime)",
-    )
-    token.add_argument(
-        "--json", action="store_true", help="access_token, token_type, expires_at, scope"
-    )
-
-    refresh = sub.add_parser("refresh", help="refresh the access token now")
-    profile_arg(refresh)
-    refresh.add_argument("--json", action="store_true")
-
-    logout = sub.add_parser("logout", help="revoke and forget the stored login")
-    profile_arg(logout)
-    logout.add_argument("--no-revoke", action="store_true", help="only forget it locally")
-
-    status = sub.add_parser("status", help="profiles, expiry and scopes (never a token)")
-    status.add_argument("--profile")
-    status.add_argument("--json", action="store_true")
-
-    sub.add_parser("providers", help="list the installed provider presets")
-
-    demo = sub.add_parser("demo", help="a whole login against the built-in test provider")
-    demo.add_argument("--browser", action="store_true", help="use your real browser")
+    for name, (help, options, _) in _COMMANDS.items():
+        options(sub.add_parser(name, help=help))
     return parser
 
 
@@ -194,58 +184,38 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (see EXIT_CODES)."""
-    from ._fast_token import fast_token
+    """Run the command line; returns the exit code (see EXIT_CODES).
 
+    The same as the ``pkceflow`` entry point (pkceflow.__main__): a fresh cached
+    token is answered by the fast path, anything else by :func:`run`.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     done = fast_token(argv)
-    if done is not None:
-        return done
+    return run(argv) if done is None else done
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run its subcommand; returns the exit code (see EXIT_CODES)."""
     args = _build_parser().parse_args(argv)
     if args.debug:
-        import logging
-
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    _, _, command = _COMMANDS[args.command]
     try:
-        return int(_COMMANDS[args.command](args))
-    except KeyboardInterrupt:
+        return int(command(args))
+    except KeyboardInterrupt as exc:
         sys.stderr.write("pkceflow: interrupted\n")
-        return 130
+        return _exit_code(exc)
     except Exception as exc:  # noqa: BLE001 (turned into one line and an exit code)
         return _report(exc, debug=args.debug)
 
 
 def _report(exc: Exception, *, debug: bool) -> int:
-    from pkceflow_core import (
-        AuthorizationError,
-        CallbackTimeoutError,
-        LoginEndedError,
-        LoginRequiredError,
-        PkceflowError,
-        TemporarilyUnavailableError,
-        TokenError,
-        UsageError,
-    )
-    from pkceflow_core.errors import printable
 
     if debug:
         import traceback
 
         traceback.print_exception(exc)
-    if isinstance(exc, _Usage | UsageError):
-        code = 2
-    elif isinstance(exc, AuthorizationError):
-        code = 3
-    elif isinstance(exc, TemporarilyUnavailableError):
-        code = 7
-    elif isinstance(exc, TokenError | LoginEndedError):
-        code = 4
-    elif isinstance(exc, CallbackTimeoutError):
-        code = 5
-    elif isinstance(exc, LoginRequiredError):
-        code = 6
-    else:
-        code = 1
+    code = _exit_code(exc)
     if isinstance(exc, PkceflowError | _Usage):
         text = str(exc)
         if isinstance(exc.__cause__, TokenError):
@@ -253,7 +223,6 @@ def _report(exc: Exception, *, debug: bool) -> int:
             text += f"; the server said: {exc.__cause__}"
     elif isinstance(exc, OSError) and exc.strerror:
         # A filesystem error nothing below turned into a pkceflow error: say where.
-        from .paths import shown
 
         where = f" {shown(exc.filename)}" if exc.filename is not None else ""
         text = f"cannot use{where}: {exc.strerror}"
@@ -269,45 +238,31 @@ def _report(exc: Exception, *, debug: bool) -> int:
 
 
 def _preset(manager: pluggy.PluginManager, name: str) -> ProviderPreset:
-    from .providers import find_preset
 
     return find_preset(manager, name)
 
 
-def _client(profile: Profile, **overrides: Any) -> Client:
+def _client(
+    profile: Profile,
+    *,
+    store: TokenStore | None = None,
+    refresh_guard: Callable[[], AbstractContextManager[object]] | None = None,
+    **options: Any,
+) -> Client:
+    """The Client a saved profile describes; ``options`` are Settings fields to add."""
 
-    from .client import Client
-    from .plugins import get_plugin_manager
-    from .profiles import load_client_secret
-
-    manager = get_plugin_manager()
-    store = _store(profile.store)
-    secret = None
-    if profile.has_client_secret and "client_secret" not in overrides:
-        secret = load_client_secret(store, profile.name)
+    manager = _manager()
+    named = _store(profile.store)
+    if profile.has_client_secret and "client_secret" not in options:
+        options["client_secret"] = load_client_secret(named, profile.name)
     quirks = _preset(manager, profile.provider).quirks if profile.provider else None
-    server = profile.server(quirks)
-    options: dict[str, Any] = {
-        "client_secret": secret,
-        "auth_method": profile.auth_method,
-        "server": server,
-        "scope": list(profile.scope),
-        "redirect_host": profile.redirect_host,
-        "redirect_port": profile.redirect_port,
-        "redirect_path": profile.redirect_path,
-        "params": {k: list(v) if len(v) > 1 else v[0] for k, v in profile.params.items()},
-        "store": store,
-        "profile": profile.name,
-        "plugin_manager": manager,
-    }
-    options.update(overrides)
-    return Client(profile.client_id, **options)
+    settings = Settings.from_profile(profile, quirks=quirks, **options)
+    return Client.from_settings(
+        settings, store=store or named, plugin_manager=manager, refresh_guard=refresh_guard
+    )
 
 
 def _require_profile(name: str) -> Profile:
-    from pkceflow_core import LoginRequiredError
-
-    from .profiles import load_profile
 
     profile = load_profile(name)
     if profile is None:
@@ -318,14 +273,8 @@ def _require_profile(name: str) -> Profile:
 
 
 def _token_json(tokens: TokenSet) -> str:
-    return json.dumps(
-        {
-            "access_token": tokens.access_token,
-            "token_type": tokens.token_type,
-            "expires_at": tokens.expires_at,
-            "scope": None if tokens.scope is None else " ".join(tokens.scope),
-        }
-    )
+
+    return token_json(tokens.access_token, tokens.token_type, tokens.expires_at, tokens.scope)
 
 
 def _expiry(tokens: TokenSet, now: float) -> str:
@@ -361,12 +310,59 @@ def _parse_pairs(items: list[str], option: str) -> dict[str, str]:
     return dict(_split_pairs(items, option))
 
 
+def _login_options(p: argparse.ArgumentParser) -> None:
+    _profile_option(p)
+    p.add_argument("--client-id")
+    p.add_argument(
+        "--client-secret-file",
+        metavar="PATH",
+        help="read the client secret from PATH, or from standard input with -"
+        " (or set PKCEFLOW_CLIENT_SECRET)",
+    )
+    p.add_argument(
+        "--client-secret",
+        help="the client secret on the command line: visible to other users in the"
+        " process list; prefer --client-secret-file or PKCEFLOW_CLIENT_SECRET",
+    )
+    p.add_argument("--issuer", help="discover the endpoints from this issuer")
+    p.add_argument(
+        "--auth-url", help="the authorization endpoint (with --issuer: overrides discovery)"
+    )
+    p.add_argument("--token-url", help="the token endpoint (with --issuer: overrides discovery)")
+    p.add_argument(
+        "--revocation-url",
+        help="the revocation endpoint, RFC 7009 (with --issuer: overrides discovery)",
+    )
+    p.add_argument("--scope", help='space-separated scopes, e.g. "openid email"')
+    p.add_argument("--redirect-host", help="loopback host of the redirect URI (127.0.0.1)")
+    p.add_argument("--redirect-port", type=_port, help="0 picks a free port (default)")
+    p.add_argument("--redirect-path", help="path of the redirect URI (/callback)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra authorization parameter; repeat for more (or the same key)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="NAME",
+        help="the token store (a new profile's default: file); see pkceflow stores",
+    )
+    p.add_argument("--no-browser", action="store_true", help="only print the URL")
+    p.add_argument("--timeout", type=_seconds, default=300.0, help="seconds to wait (300)")
+    p.add_argument("--provider", help="use an installed provider preset")
+    p.add_argument(
+        "--template",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fill a provider's URL placeholder, e.g. tenant=contoso.onmicrosoft.com",
+    )
+
+
+@_command("login", "sign in through the browser and store the token", _login_options)
 def _cmd_login(args: argparse.Namespace) -> int:
-    import attrs
-
-    from pkceflow_core.scope import normalize_scope
-
-    from .profiles import Profile, load_profile
 
     saved = load_profile(args.profile)
     args.client_secret = _client_secret(args)
@@ -418,43 +414,42 @@ def _cmd_login(args: argparse.Namespace) -> int:
         else Profile(name=args.profile, **changes)
     )
     store = _store(profile.store)
-    if profile.has_client_secret and args.client_secret is None:
-        from .profiles import load_client_secret
-
-        if load_client_secret(store, profile.name) is None:
-            raise _Usage(
-                f"the client of profile {profile.name!r} needs its client secret:"
-                " --client-secret-file PATH, or PKCEFLOW_CLIENT_SECRET"
-            )
+    if (
+        profile.has_client_secret
+        and args.client_secret is None
+        and load_client_secret(store, profile.name) is None
+    ):
+        raise _Usage(
+            f"the client of profile {profile.name!r} needs its client secret:"
+            " --client-secret-file PATH, or PKCEFLOW_CLIENT_SECRET"
+        )
     if profile.auth_url is None:
         quirks = _preset(_manager(), profile.provider).quirks if profile.provider else None
-        profile = _discover_into(profile, quirks)
-    if args.issuer:
-        # Endpoints given explicitly win over discovered ones, as in Client.
-        explicit = {
-            field: value
-            for field, value in (
-                ("auth_url", args.auth_url),
-                ("token_url", args.token_url),
-                ("revocation_url", args.revocation_url),
-            )
-            if value
-        }
-        profile = attrs.evolve(profile, **explicit)
+        # Endpoints given with --issuer win over discovered ones, as in Client.
+        profile = _discover_into(
+            profile,
+            quirks,
+            authorization_url=args.auth_url,
+            token_url=args.token_url,
+            revocation_url=args.revocation_url,
+        )
 
-    overrides: dict[str, Any] = {"open_browser": not args.no_browser, "timeout": args.timeout}
+    overrides: dict[str, Any] = {
+        "interaction": Interaction(open_browser=not args.no_browser, timeout=args.timeout)
+    }
     if args.client_secret is not None:
         overrides["client_secret"] = args.client_secret
     # The browser round trip keeps its tokens in memory: they are saved below, with
     # the profile, once both can be replaced together.
-    from .memory_store import MemoryStore
 
     before = _profile_bytes(profile.name)
     profile = attrs.evolve(profile, login_id=os.urandom(8).hex())
     client = _client(profile, store=MemoryStore(), **overrides)
     if profile.redirect_path is None and client.redirect_path != "/callback":
         port = "any port" if not profile.redirect_port else f"port {profile.redirect_port}"
-        host = f"[{client.redirect_host}]" if ":" in client.redirect_host else client.redirect_host
+        host = (
+            f"[{profile.redirect_host}]" if ":" in profile.redirect_host else profile.redirect_host
+        )
         sys.stderr.write(
             "This server does not name itself in its redirects (RFC 9207), so pkceflow gives"
             f" it a redirect URI of its own: register http://{host}{client.redirect_path}"
@@ -470,8 +465,6 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
 def _profile_bytes(name: str) -> bytes | None:
     """The profile file as it is now (its login id tells one login from another)."""
-    from .paths import UnsafeFileError, read_private
-    from .profiles import profiles_dir
 
     try:
         return read_private(str(profiles_dir() / f"{name}.toml"), secret=False)
@@ -498,9 +491,6 @@ def _save_login(
     temporary file first, then the tokens are saved, then the profile is renamed
     into place. A failure at any step leaves the previous login whole.
     """
-    from pkceflow_core import StoreError
-
-    from .profiles import save_client_secret, stage_profile
 
     with store.lock(profile.name):
         if _profile_bytes(profile.name) != before:
@@ -532,7 +522,6 @@ def _save_login(
 
 def _client_secret(args: argparse.Namespace) -> str | None:
     """The client secret from --client-secret-file, --client-secret or the environment."""
-    import os
 
     if args.client_secret_file is not None and args.client_secret is not None:
         raise _Usage("give --client-secret-file or --client-secret, not both")
@@ -564,61 +553,64 @@ def _read_secret_file(path: str) -> str:
 
 
 def _manager() -> pluggy.PluginManager:
-    from .plugins import get_plugin_manager
 
     return get_plugin_manager()
 
 
 def _store(name: str) -> Any:
-    store = _manager().hook.pkceflow_token_store(name=name)
-    if store is None:
-        raise _Usage(f"no token store called {name!r} is installed")
-    return store
+
+    return find_store(_manager(), name)
 
 
 def _provider_settings(
     args: argparse.Namespace, saved: Profile | None, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """The profile settings a provider preset supplies, the person's options kept."""
+
     name = args.provider or (saved.provider if saved else None)
     assert name is not None
-    preset = _preset(_manager(), name)
     template = dict(saved.template) if saved and saved.provider == name else {}
     template.update(_parse_pairs(args.template, "--template"))
-    values = preset.values(template)
-    settings: dict[str, Any] = {"provider": name, "template": values}
     fresh = saved is None or saved.provider != name
-    if preset.client_secret_required and not args.client_secret and fresh:
-        raise _Usage(
-            f"{preset.title} wants the client secret even with PKCE:"
-            " --client-secret-file PATH, or PKCEFLOW_CLIENT_SECRET"
-        )
+    values = apply_preset(
+        _preset(_manager(), name),
+        template,
+        secret_given=bool(args.client_secret) or not fresh,
+        secret_hint="--client-secret-file PATH, or PKCEFLOW_CLIENT_SECRET",
+    )
+    settings: dict[str, Any] = {"provider": name, "template": values.template}
     if "scope" not in changes and fresh:
-        settings["scope"] = preset.default_scope
-    defaults = {k: (v,) for k, v in preset.default_params.items()}
-    settings["params"] = {**defaults, **changes.get("params", {})}
-    if preset.auth_method is not None:
-        settings["auth_method"] = preset.auth_method
-    if preset.authorization_endpoint is not None and preset.token_endpoint is not None:
-        from .profiles import server_settings
-
-        settings.update(server_settings(preset.server(template)))
+        settings["scope"] = values.scope or ()
+    settings["params"] = {**values.params, **changes.get("params", {})}
+    if values.auth_method is not None:
+        settings["auth_method"] = values.auth_method
+    if values.server is not None:
+        settings.update(server_settings(values.server))
     else:
-        settings.update(issuer=preset.issuer_for(template), auth_url=None, token_url=None)
+        settings.update(issuer=values.issuer, auth_url=None, token_url=None)
     return settings
 
 
-def _discover_into(profile: Profile, quirks: Quirks | None = None) -> Profile:
-    import attrs
-
-    from pkceflow_core import Quirks, discover
-
-    from .profiles import server_settings
-
+def _discover_into(
+    profile: Profile,
+    quirks: Quirks | None = None,
+    *,
+    authorization_url: str | None = None,
+    token_url: str | None = None,
+    revocation_url: str | None = None,
+) -> Profile:
+    """``profile`` with the endpoints its issuer's metadata names; those given win."""
     assert profile.issuer is not None
-    transport = _manager().hook.pkceflow_transport(timeout=30.0, ca_bundle=None)
-    server = discover(transport, profile.issuer, quirks=quirks or Quirks())
-    return attrs.evolve(profile, **server_settings(server))
+    settings = Settings(
+        profile.client_id,
+        issuer=profile.issuer,
+        quirks=quirks or Quirks(),
+        authorization_url=authorization_url,
+        token_url=token_url,
+        revocation_url=revocation_url,
+    )
+    with Client.from_settings(settings, plugin_manager=_manager()) as client:
+        return attrs.evolve(profile, **server_settings(client.server))
 
 
 #: Every signal whose default action ends the process and that a mask can hold
@@ -651,22 +643,33 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _token_options(p: argparse.ArgumentParser) -> None:
+    _profile_option(p)
+    p.add_argument(
+        "--min-ttl",
+        type=_margin,
+        default=60.0,
+        help="refresh if it expires sooner (seconds; at most half the token's lifetime)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="access_token, token_type, expires_at, scope"
+    )
+
+
+@_command("token", "print a valid access token", _token_options)
 def _cmd_token(args: argparse.Namespace) -> int:
     profile = _require_profile(args.profile)
-    tokens = None
-    if profile.store == "file":
-        # A fresh token straight from the file (the fast path declined, e.g. --debug).
-        from .file_store import FileStore
-
-        cached = FileStore().load(profile.name)
-        if cached is not None and cached.is_fresh(time.time(), args.min_ttl):
-            tokens = cached
-    if tokens is None:
-        tokens = _client(profile, refresh_guard=_signals_held).tokens(min_ttl=args.min_ttl)
+    tokens = _client(profile, refresh_guard=_signals_held).tokens(min_ttl=args.min_ttl)
     sys.stdout.write((_token_json(tokens) if args.json else tokens.access_token) + "\n")
     return 0
 
 
+def _refresh_options(p: argparse.ArgumentParser) -> None:
+    _profile_option(p)
+    p.add_argument("--json", action="store_true")
+
+
+@_command("refresh", "refresh the access token now", _refresh_options)
 def _cmd_refresh(args: argparse.Namespace) -> int:
     tokens = _client(_require_profile(args.profile), refresh_guard=_signals_held).refresh()
     if args.json:
@@ -676,11 +679,13 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_logout(args: argparse.Namespace) -> int:
-    from pkceflow_core import PkceflowError, ServerError, TransportError
-    from pkceflow_core.errors import printable
+def _logout_options(p: argparse.ArgumentParser) -> None:
+    _profile_option(p)
+    p.add_argument("--no-revoke", action="store_true", help="only forget it locally")
 
-    from .profiles import delete_client_secret
+
+@_command("logout", "revoke and forget the stored login", _logout_options)
+def _cmd_logout(args: argparse.Namespace) -> int:
 
     profile = _require_profile(args.profile)
     client = _client(profile)
@@ -716,19 +721,22 @@ def _cmd_logout(args: argparse.Namespace) -> int:
     return 0 if refused is None else 1
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
-    from pkceflow_core.errors import printable
+def _status_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile")
+    p.add_argument("--json", action="store_true")
 
-    from .plugins import get_plugin_manager
-    from .profiles import list_profiles
+
+@_command("status", "profiles, expiry and scopes (never a token)", _status_options)
+def _cmd_status(args: argparse.Namespace) -> int:
 
     profiles = [_require_profile(args.profile)] if args.profile else list(list_profiles())
     manager = get_plugin_manager()
     now = time.time()
     rows: list[dict[str, Any]] = []
     for profile in profiles:
-        store = manager.hook.pkceflow_token_store(name=profile.store)
-        tokens = store.load(profile.name) if store is not None else None
+        # A profile whose store is no longer installed is listed as signed out.
+        installed = profile.store in store_names(manager)
+        tokens = find_store(manager, profile.store).load(profile.name) if installed else None
         rows.append(
             {
                 "profile": profile.name,
@@ -770,8 +778,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+@_command("providers", "list the installed provider presets")
 def _cmd_providers(args: argparse.Namespace) -> int:
-    from .providers import installed_presets
 
     presets = installed_presets(_manager())
     if not presets:
@@ -788,25 +796,38 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"{preset.name}: {preset.title}\n  {where}\n"
             + (f"  {'; '.join(extra)}\n" if extra else "")
+            + (f"  register an application at {preset.console_url}\n" if preset.console_url else "")
         )
     return 0
 
 
+def _stores_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="a list of name and description")
+
+
+@_command("stores", "list the installed token stores (--store NAME)", _stores_options)
+def _cmd_stores(args: argparse.Namespace) -> int:
+
+    stores = store_names(_manager())
+    if args.json:
+        rows = [{"name": name, "description": text} for name, text in stores.items()]
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    width = max(map(len, stores), default=0)
+    for name, description in stores.items():
+        sys.stdout.write(f"{name:<{width}}  {description}\n")
+    return 0
+
+
+def _demo_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--browser", action="store_true", help="use your real browser")
+
+
+@_command("demo", "a whole login against the built-in test provider", _demo_options)
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(real_browser=args.browser)
-
-
-_COMMANDS = {
-    "login": _cmd_login,
-    "token": _cmd_token,
-    "refresh": _cmd_refresh,
-    "logout": _cmd_logout,
-    "status": _cmd_status,
-    "providers": _cmd_providers,
-    "demo": _cmd_demo,
-}
 
 
 if __name__ == "__main__":  # pragma: no cover

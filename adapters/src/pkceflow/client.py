@@ -8,23 +8,22 @@ headers = {"Authorization": f"Bearer {client.token()}"}
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from pkceflow_core import ClientConfig, LoginRequiredError, Quirks, ServerMetadata, UsageError
-from pkceflow_core.scope import normalize_scope
+from pkceflow_core import ClientConfig, LoginRequiredError, Quirks, ServerMetadata
+
+from .settings import HttpOptions, IdTokenOptions, Interaction, Redirect, Settings
 
 if TYPE_CHECKING:
     import pluggy
 
-    from pkceflow_core import Driver, Events, TokenSet
-    from pkceflow_core.client_auth import AuthMethod
+    from pkceflow_core import AuthMethod, Driver, Events, TokenSet
     from pkceflow_core.ports import (
+        AsyncTransport,
         BrowserLauncher,
         Clock,
         RedirectListener,
@@ -38,32 +37,126 @@ __all__ = ["Client"]
 
 log = logging.getLogger("pkceflow")
 
+#: The Settings fields a constructor takes by keyword, beside the adapters.
+_SETTINGS_FIELDS = frozenset(
+    (
+        "client_secret", "auth_method", "authorization_url", "token_url", "revocation_url",
+        "server", "scope", "params", "profile", "redirect", "interaction", "http", "id_tokens",
+        "require_s256", "quirks", "issuer",
+    )
+)  # fmt: skip
 
-class Client:
+
+class _ClientBase:
+    """What Client and AsyncClient share: their settings and how adapters are found."""
+
+    settings: Settings
+    _manager: pluggy.PluginManager | None
+    _store_given: Any
+    _store: Any
+    _clock: Clock
+
+    def _set_up(
+        self,
+        settings: Settings,
+        *,
+        store: Any,
+        events: Events | None,
+        plugin_manager: pluggy.PluginManager | None,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.config = ClientConfig(settings.client_id, settings.client_secret, settings.auth_method)
+        self._store = store
+        self._events = events
+        self._manager = plugin_manager
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} client_id={self.settings.client_id!r}"
+            f" profile={self.settings.profile!r}>"
+        )
+
+    @property
+    def profile(self) -> str:
+        """The name the token set is kept under."""
+        return self.settings.profile
+
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The plugin manager the adapters come from."""
+        if self._manager is None:
+            from .plugins import get_plugin_manager
+
+            self._manager = get_plugin_manager()
+        return self._manager
+
+    def _named_store(self) -> TokenStore:
+        from .plugins import find_store
+
+        store: TokenStore = find_store(self.plugin_manager, self.settings.store)
+        return store
+
+    def _plugin_events(self) -> Events:
+        from .plugins import PluginEvents
+
+        return PluginEvents(self.plugin_manager, self._events)
+
+    def _wants_id_token_checks(self, server: ServerMetadata) -> bool:
+        settings = self.settings
+        if "openid" not in (settings.scope or ()):
+            return False
+        keys_known = server.jwks_uri is not None or settings.id_tokens.allow_hmac
+        if server.issuer is None or not keys_known:
+            log.warning(
+                "openid is in the scope but the server's issuer and jwks_uri are unknown:"
+                " id_tokens are not validated (use Client.from_issuer)"
+            )
+            return False
+        return True
+
+    def _verifier(self, server: ServerMetadata, transport: Transport | None) -> IdTokenVerifier:
+        from .oidc import IdTokenVerifier
+
+        options = self.settings.id_tokens
+        return IdTokenVerifier(
+            server,
+            self.config,
+            transport,
+            clock=self._clock,
+            leeway=options.leeway,
+            max_age=options.max_age,
+            allow_hmac=options.allow_hmac,
+            issuer_template=server.issuer_template,
+        )
+
+
+class Client(_ClientBase):
     """An OAuth 2.0 public (or confidential) client using the code flow with PKCE.
 
     Give the server either as ``authorization_url`` and ``token_url`` (plus an
     optional ``revocation_url``), as ``server`` metadata, or use
-    :meth:`from_issuer` to discover it. ``redirect_port`` 0 lets the OS pick a free
-    port, which then appears in the redirect URI. ``redirect_path`` defaults to
-    ``/callback`` for servers that send RFC 9207 ``iss`` and to a path of the
-    server's own otherwise (``ServerMetadata.redirect_path``, the mix-up defence of
-    RFC 9700 4.4.2): register that one. ``store`` is a TokenStore or the
-    name of one (``"memory"``, ``"file"``, ``"keyring"`` or a plugin's); tokens are
-    kept under ``profile``. ``params`` are extra authorization parameters
-    (``prompt``, ``login_hint``, ``audience``; a list repeats one, as ``resource``).
+    :meth:`from_issuer` to discover it; endpoint URLs given with ``server`` win
+    over what it names. ``store`` is a TokenStore or the name of one
+    (``"memory"``, ``"file"``, ``"keyring"`` or a plugin's: ``pkceflow stores``);
+    tokens are kept under ``profile``. ``params`` are extra authorization
+    parameters (``prompt``, ``login_hint``, ``audience``; a list repeats one, as
+    ``resource``). The rarer options come grouped: ``redirect`` (a
+    :class:`~pkceflow.settings.Redirect`: the loopback host, port, path),
+    ``interaction`` (browser, paste-back, how long a login waits), ``http``
+    (timeout, CA bundle) and ``id_tokens`` (leeway, ``max_age``, HMAC).
 
     With ``openid`` in the scope and a server whose issuer and ``jwks_uri`` are
     known (as after :meth:`from_issuer`), every id_token is validated (OpenID
-    Connect Core 3.1.3.7; ``id_token_leeway`` seconds of clock skew, ``max_age``
-    sent and enforced) before anything is stored. HS256/384/512 id_tokens, keyed
-    with the client secret, are accepted only with ``allow_hmac_id_tokens``.
-    ``authorization_url``, ``token_url`` and ``revocation_url`` given with ``server``
-    (or to :meth:`from_issuer`) override what it names. ``refresh_guard`` is the
-    context a refresh runs in from sending to stored (the CLI holds signals there).
+    Connect Core 3.1.3.7) before anything is stored.
 
-    Adapters not given come from the plugins (pkceflow's own by default). Errors
-    are PkceflowError subclasses; see each method.
+    ``transport``, ``browser``, ``listener`` (used by the next :meth:`login`, and
+    closed by it) and ``store`` replace the adapters the plugins would supply
+    (pkceflow's own by default); ``refresh_guard`` is the context a refresh runs
+    in from sending to stored (the CLI holds signals there). Every setting is also
+    reachable as one frozen value: :meth:`from_settings`. Errors are PkceflowError
+    subclasses; see each method.
     """
 
     def __init__(
@@ -77,86 +170,82 @@ class Client:
         revocation_url: str | None = None,
         server: ServerMetadata | None = None,
         scope: str | Sequence[str] | None = None,
-        redirect_host: str = "127.0.0.1",
-        redirect_port: int = 0,
-        redirect_path: str | None = None,
-        bind_host: str | None = None,
         params: Mapping[str, str | Sequence[str]] | None = None,
         store: str | TokenStore = "memory",
         profile: str = "default",
-        open_browser: bool = True,
-        paste: bool | None = None,
-        timeout: float = 300.0,
-        http_timeout: float = 30.0,
-        ca_bundle: str | None = None,
+        redirect: Redirect = Redirect(),
+        interaction: Interaction = Interaction(),
+        http: HttpOptions = HttpOptions(),
+        id_tokens: IdTokenOptions = IdTokenOptions(),
         transport: Transport | None = None,
         browser: BrowserLauncher | None = None,
+        listener: RedirectListener | None = None,
         events: Events | None = None,
         plugin_manager: pluggy.PluginManager | None = None,
         clock: Clock = time.time,
-        id_token_leeway: float = 60.0,
-        max_age: int | None = None,
-        allow_hmac_id_tokens: bool = False,
         refresh_guard: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
-        if server is None:
-            if not authorization_url or not token_url:
-                raise UsageError(
-                    "give authorization_url and token_url, or server, or use Client.from_issuer()"
-                )
-            server = ServerMetadata(
-                authorization_endpoint=authorization_url,
-                token_endpoint=token_url,
-                revocation_endpoint=revocation_url,
-            )
-        else:
-            # Endpoints given explicitly win over discovered ones.
-            overrides: dict[str, Any] = {
-                name: url
-                for name, url in (
-                    ("authorization_endpoint", authorization_url),
-                    ("token_endpoint", token_url),
-                    ("revocation_endpoint", revocation_url),
-                )
-                if url
-            }
-            if overrides:
-                import attrs
+        # Every argument is a Settings field or an adapter: split them by name.
+        arguments = dict(locals())
+        del arguments["self"]
+        settings, adapters = _settings_and_adapters(arguments)
+        self._wire(settings, **adapters)
 
-                server = attrs.evolve(server, **overrides)
-        self.config = ClientConfig(client_id, client_secret, auth_method)
-        self.server = server
-        self.scope = scope
-        self.profile = profile
-        self.params = dict(params or {})
-        self.redirect_host = redirect_host
-        self.redirect_port = redirect_port
-        self.redirect_path = server.redirect_path() if redirect_path is None else redirect_path
-        self.bind_host = bind_host
-        self.open_browser = open_browser
-        self.paste = paste
-        self.timeout = timeout
-        self._http_timeout = http_timeout
-        self._ca_bundle = ca_bundle
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        browser: BrowserLauncher | None = None,
+        listener: RedirectListener | None = None,
+        store: TokenStore | None = None,
+        events: Events | None = None,
+        plugin_manager: pluggy.PluginManager | None = None,
+        clock: Clock = time.time,
+        refresh_guard: Callable[[], AbstractContextManager[object]] | None = None,
+    ) -> Client:
+        """A Client run from ``settings``, with any adapters given here.
+
+        An ``issuer`` in the settings is discovered now (RFC 8414, then OpenID
+        discovery), reused within this process while its Cache-Control allows.
+        Raises MetadataError, TransportError.
+        """
+        adapters = dict(locals())
+        del adapters["cls"], adapters["settings"]
+        client = cls.__new__(cls)
+        client._wire(settings, **adapters)
+        return client
+
+    def _wire(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport | None,
+        browser: BrowserLauncher | None,
+        listener: RedirectListener | None,
+        store: TokenStore | None,
+        events: Events | None,
+        plugin_manager: pluggy.PluginManager | None,
+        clock: Clock,
+        refresh_guard: Callable[[], AbstractContextManager[object]] | None,
+    ) -> None:
+        self._set_up(
+            settings, store=store, events=events, plugin_manager=plugin_manager, clock=clock
+        )
         self._transport = transport
         self._browser = browser
-        self._store_spec = store
-        self._store: TokenStore | None = None if isinstance(store, str) else store
-        self._events = events
-        self._manager = plugin_manager
-        self._clock = clock
-        self._leeway = id_token_leeway
-        self._max_age = max_age
-        self._allow_hmac = allow_hmac_id_tokens
+        self._listener = listener
         self._refresh_guard = refresh_guard
-        if max_age is not None:
-            self.params["max_age"] = str(max_age)
-        self._verifier: IdTokenVerifier | None = None
         self._driver: Driver | None = None
         self._lock = threading.Lock()
+        self.server = settings.server_metadata(self._discover)
 
-    def __repr__(self) -> str:
-        return f"<Client client_id={self.config.client_id!r} profile={self.profile!r}>"
+    def _discover(self, issuer: str) -> ServerMetadata:
+        settings = self.settings
+        return _METADATA.get(
+            self.transport, issuer, require_s256=settings.require_s256, quirks=settings.quirks
+        )
 
     @classmethod
     def for_provider(
@@ -180,23 +269,11 @@ class Client:
         from .providers import find_preset
 
         manager = plugin_manager or get_plugin_manager()
-        preset = find_preset(manager, name)
-        if preset.client_secret_required and not kwargs.get("client_secret"):
-            raise UsageError(
-                f"{preset.title} wants the client secret even with PKCE: pass client_secret"
-            )
-        kwargs.setdefault("scope", list(preset.default_scope) or None)
-        kwargs["params"] = {**preset.default_params, **dict(kwargs.get("params") or {})}
-        if preset.auth_method is not None:
-            kwargs.setdefault("auth_method", preset.auth_method)
-        if preset.authorization_endpoint is not None and preset.token_endpoint is not None:
-            server = preset.server(template_values)
-            return cls(client_id, server=server, plugin_manager=manager, **kwargs)
-        issuer = preset.issuer_for(template_values)
-        assert issuer is not None
-        return cls.from_issuer(
-            issuer, client_id, quirks=preset.quirks, plugin_manager=manager, **kwargs
+        options, adapters = _split_options(kwargs)
+        settings = Settings.for_preset(
+            find_preset(manager, name), client_id, template_values=template_values, **options
         )
+        return cls.from_settings(settings, plugin_manager=manager, **adapters)
 
     @classmethod
     def from_issuer(
@@ -206,56 +283,31 @@ class Client:
         *,
         require_s256: bool = True,
         quirks: Quirks = Quirks(),
-        transport: Transport | None = None,
-        plugin_manager: pluggy.PluginManager | None = None,
-        http_timeout: float = 30.0,
-        ca_bundle: str | None = None,
         **kwargs: Any,
     ) -> Client:
         """Discover ``issuer``'s endpoints (RFC 8414, then OpenID discovery) and make a Client.
 
         The metadata's ``issuer`` must equal ``issuer`` exactly; a server that does
         not list S256 is refused unless ``require_s256`` is False; ``quirks`` are a
-        provider's declared deviations (a preset's, usually). The document is
-        reused within this process while its Cache-Control allows. Raises
-        MetadataError, TransportError.
+        provider's declared deviations (a preset's, usually). ``kwargs`` are the
+        constructor's. The document is reused within this process while its
+        Cache-Control allows. Raises MetadataError, TransportError.
         """
-        manager = plugin_manager
-        if transport is None:
-            if manager is None:
-                from .plugins import get_plugin_manager
-
-                manager = get_plugin_manager()
-            transport = manager.hook.pkceflow_transport(timeout=http_timeout, ca_bundle=ca_bundle)
-            assert transport is not None
-        server = _METADATA.get(transport, issuer, require_s256=require_s256, quirks=quirks)
-        return cls(
-            client_id,
-            server=server,
-            transport=transport,
-            plugin_manager=manager,
-            http_timeout=http_timeout,
-            ca_bundle=ca_bundle,
-            **kwargs,
+        options, adapters = _split_options(kwargs)
+        settings = Settings(
+            client_id, issuer=issuer, require_s256=require_s256, quirks=quirks, **options
         )
+        return cls.from_settings(settings, **adapters)
 
     # -- adapters, made on first use ----------------------------------------------------
-
-    @property
-    def plugin_manager(self) -> pluggy.PluginManager:
-        """The plugin manager the adapters come from."""
-        if self._manager is None:
-            from .plugins import get_plugin_manager
-
-            self._manager = get_plugin_manager()
-        return self._manager
 
     @property
     def transport(self) -> Transport:
         """The HTTP transport in use."""
         if self._transport is None:
+            http = self.settings.http
             self._transport = self.plugin_manager.hook.pkceflow_transport(
-                timeout=self._http_timeout, ca_bundle=self._ca_bundle
+                timeout=http.timeout, ca_bundle=http.ca_bundle
             )
         assert self._transport is not None
         return self._transport
@@ -264,21 +316,21 @@ class Client:
     def store(self) -> TokenStore:
         """The token store in use."""
         if self._store is None:
-            assert isinstance(self._store_spec, str)
-            store = self.plugin_manager.hook.pkceflow_token_store(name=self._store_spec)
-            if store is None:
-                raise UsageError(f"no token store called {self._store_spec!r} is installed")
-            self._store = store
-        return self._store
+            self._store = self._named_store()
+        store: TokenStore = self._store
+        return store
+
+    @property
+    def redirect_path(self) -> str:
+        """The path the redirect URI will have (register it with the server)."""
+        return self.settings.redirect_path(self.server)
 
     @property
     def driver(self) -> Driver:
         """The core driver, wired to this client's adapters."""
         with self._lock:
             if self._driver is None:
-                from pkceflow_core.driver import Driver
-
-                from .plugins import PluginEvents
+                from pkceflow_core import Driver
 
                 self._driver = Driver(
                     server=self.server,
@@ -286,36 +338,29 @@ class Client:
                     transport=self.transport,
                     store=self.store,
                     clock=self._clock,
-                    events=PluginEvents(self.plugin_manager, self._events),
-                    check_id_token=self._id_token_verifier(),
+                    events=self._plugin_events(),
+                    check_id_token=(
+                        self._verifier(self.server, self.transport)
+                        if self._wants_id_token_checks(self.server)
+                        else None
+                    ),
                 )
                 if self._refresh_guard is not None:
                     self._driver.guard = self._refresh_guard
             return self._driver
 
-    def _id_token_verifier(self) -> IdTokenVerifier | None:
-        if "openid" not in normalize_scope(self.scope):
-            return None
-        keys_known = self.server.jwks_uri is not None or self._allow_hmac
-        if self.server.issuer is None or not keys_known:
-            log.warning(
-                "openid is in the scope but the server's issuer and jwks_uri are unknown:"
-                " id_tokens are not validated (use Client.from_issuer)"
-            )
-            return None
-        from .oidc import IdTokenVerifier
-
-        self._verifier = IdTokenVerifier(
-            self.server,
-            self.config,
-            self.transport,
-            clock=self._clock,
-            leeway=self._leeway,
-            max_age=self._max_age,
-            allow_hmac=self._allow_hmac,
-            issuer_template=self.server.issuer_template,
+    def _make_listener(self) -> RedirectListener:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            return listener
+        redirect = self.settings.redirect
+        made: RedirectListener = self.plugin_manager.hook.pkceflow_listener(
+            host=redirect.host,
+            port=redirect.port,
+            path=self.redirect_path,
+            bind_host=redirect.bind_host,
         )
-        return self._verifier
+        return made
 
     # -- the operations ------------------------------------------------------------------
 
@@ -324,19 +369,22 @@ class Client:
 
         The seed component's Start. Returns the token set (also stored under
         ``profile``). Raises AuthorizationError when the server or the person
-        refused, CallbackTimeoutError after ``timeout`` seconds, TokenError or
+        refused, CallbackTimeoutError after the interaction's timeout, TokenError or
         InvalidResponseError from the token endpoint, TransportError, StoreError.
         """
+        from .paste import PasteReader, paste_wanted
+
         driver = self.driver
-        hook = self.plugin_manager.hook
-        listener: RedirectListener = hook.pkceflow_listener(
-            host=self.redirect_host,
-            port=self.redirect_port,
-            path=self.redirect_path,
-            bind_host=self.bind_host,
+        interaction = self.settings.interaction
+        listener = self._make_listener()
+        browser = self._browser or self.plugin_manager.hook.pkceflow_browser(
+            open_browser=interaction.open_browser
         )
-        browser = self._browser or hook.pkceflow_browser(open_browser=self.open_browser)
-        paste = _PasteReader(listener) if self._paste_enabled() else None
+        paste = (
+            PasteReader(listener.feed)
+            if paste_wanted(interaction.paste, open_browser=interaction.open_browser)
+            else None
+        )
         log.info("listening for the redirect at %s", listener.redirect_uri)
         try:
             if paste is not None:
@@ -345,22 +393,14 @@ class Client:
                 self.profile,
                 listener=listener,
                 browser=browser,
-                scope=self.scope,
-                extra_params=self.params,
-                timeout=self.timeout,
+                scope=self.settings.scope,
+                extra_params=self.settings.authorization_params,
+                timeout=interaction.timeout,
             )
         finally:
             if paste is not None:
                 paste.stop()
             listener.close()
-
-    def _paste_enabled(self) -> bool:
-        if self.paste is not None:
-            return self.paste
-        from .browser import browser_available
-
-        interactive = sys.stdin is not None and sys.stdin.isatty()
-        return interactive and (not self.open_browser or not browser_available())
 
     def tokens(self, *, min_ttl: float = 60.0) -> TokenSet:
         """The stored token set, refreshed first if its access token expires within ``min_ttl``.
@@ -435,6 +475,26 @@ class Client:
         return tokens
 
 
+def _settings_and_adapters(arguments: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
+    """A constructor's arguments (``client_id`` among them) as Settings and adapters."""
+    client_id = arguments.pop("client_id")
+    options, adapters = _split_options(arguments)
+    adapters.setdefault("store", None)
+    return Settings(client_id, **options), adapters
+
+
+def _split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Constructor keywords split into Settings fields and adapters."""
+    options = {name: value for name, value in kwargs.items() if name in _SETTINGS_FIELDS}
+    adapters = {name: value for name, value in kwargs.items() if name not in _SETTINGS_FIELDS}
+    store = adapters.pop("store", None)
+    if isinstance(store, str):
+        options["store"] = store
+    elif store is not None:
+        adapters["store"] = store
+    return options, adapters
+
+
 class _MetadataCache:
     """Discovery documents of this process, kept while their Cache-Control allows."""
 
@@ -450,9 +510,28 @@ class _MetadataCache:
             entry = self._entries.get(key)
         if entry is not None and time.monotonic() < entry[0]:
             return entry[1]
-        from pkceflow_core.driver import discover_with_lifetime
+        from pkceflow_core import discover_with_lifetime
 
         server, lifetime = discover_with_lifetime(
+            transport, issuer, require_s256=require_s256, quirks=quirks
+        )
+        if lifetime:
+            with self._lock:
+                self._entries[key] = (time.monotonic() + lifetime, server)
+        return server
+
+    async def aget(
+        self, transport: AsyncTransport, issuer: str, *, require_s256: bool, quirks: Quirks
+    ) -> ServerMetadata:
+        """:meth:`get` over an asyncio transport (the same entries)."""
+        key = (issuer, require_s256, quirks)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and time.monotonic() < entry[0]:
+            return entry[1]
+        from pkceflow_core.async_driver import discover_async
+
+        server, lifetime = await discover_async(
             transport, issuer, require_s256=require_s256, quirks=quirks
         )
         if lifetime:
@@ -466,62 +545,3 @@ class _MetadataCache:
 
 
 _METADATA = _MetadataCache()
-
-
-class _PasteReader:
-    """Reads a redirect URL pasted into the terminal while the listener waits.
-
-    When the browser runs on another machine its redirect to 127.0.0.1 fails
-    there; the person copies the address it was sent to and pastes it here. It
-    goes through the same checks as a callback at the listener.
-    """
-
-    def __init__(self, listener: RedirectListener) -> None:
-        self._listener = listener
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pkceflow-paste", daemon=True)
-
-    def start(self) -> None:
-        feed = getattr(self._listener, "feed", None)
-        if feed is None:
-            return
-        sys.stderr.write(
-            "If the browser is on another machine, paste here the full address it was"
-            " sent to after signing in (it may show an error page), then press Enter.\n"
-        )
-        sys.stderr.flush()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=1.0)
-
-    def _run(self) -> None:
-        import select
-
-        fd = sys.stdin.fileno()
-        buffer = b""
-        while not self._stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if not ready:
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                text = line.decode("utf-8", "replace").strip()
-                if text and not self._feed(text):
-                    return
-
-    def _feed(self, text: str) -> bool:
-        reply = self._listener.feed(text)  # type: ignore[attr-defined]
-        if reply is None or reply.done:
-            return False
-        if reply.ok:  # kept until the listener starts waiting
-            return True
-        sys.stderr.write("That address does not belong to this sign-in; paste the full address.\n")
-        sys.stderr.flush()
-        return True

@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from pkceflow_core import Events, PkceflowError, TokenSet
 
+from .settings import Interaction
+
 __all__ = ["run_demo"]
 
 _ELIDE = {"state", "nonce"}
@@ -85,7 +87,7 @@ def run_demo(*, real_browser: bool = False, out: TextIO | None = None) -> int:
             browser=browser,
             store=MemoryStore(),
             events=narrator,
-            timeout=300.0 if real_browser else 30.0,
+            interaction=Interaction(timeout=300.0 if real_browser else 30.0),
         )
         server = client.server
         stream.write(

@@ -8,38 +8,40 @@ fetched again, at most once a minute, when an id_token names a key it lacks.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pkceflow_core import (
     ClientConfig,
     HttpRequest,
+    HttpResponse,
     IdentityChangedError,
     IdTokenError,
-    InvalidResponseError,
     ServerMetadata,
-    TokenError,
     TokenSet,
     UsageError,
+    freshness_lifetime,
 )
-from pkceflow_core._json import loads_object
-from pkceflow_core.errors import IdTokenKeyError, IdTokenMalformedError, JwksError
-from pkceflow_core.http import freshness_lifetime
 from pkceflow_core.oidc import (
     IdTokenClaims,
     IdTokenExpectations,
     JsonWebKeySet,
+    unverified_claims,
+    userinfo_steps,
     validate_id_token,
 )
 from pkceflow_core.ports import Clock, Transport
+from pkceflow_core.steps import Effect, Send, Steps, run
 
-__all__ = ["IdTokenVerifier", "JwksCache", "fetch_userinfo", "unverified_claims"]
+__all__ = [
+    "IdTokenVerifier",
+    "JwksCache",
+    "fetch_userinfo",
+    "unverified_claims",
+    "userinfo_steps",
+]
 
 log = logging.getLogger("pkceflow.oidc")
 
@@ -50,11 +52,15 @@ MIN_REFETCH_INTERVAL = 60.0
 
 
 class JwksCache:
-    """The server's JWK Set, fetched through ``transport`` and kept while fresh."""
+    """The server's JWK Set, fetched and kept while fresh.
+
+    Its rules are steps (pkceflow_core.steps) so that a sync or an asyncio runner
+    can fetch it; :meth:`keys` and :meth:`refetch` run them over ``transport``.
+    """
 
     def __init__(
         self,
-        transport: Transport,
+        transport: Transport | None,
         jwks_uri: str,
         *,
         clock: Clock,
@@ -69,41 +75,62 @@ class JwksCache:
         self._refetched_at: float | None = None
         self._lock = threading.Lock()
 
+    def keys_steps(self) -> Steps[JsonWebKeySet]:
+        """The cached set while fresh, else a newly fetched one; IdTokenError if unusable."""
+        if self._keys is None or self._clock() >= self._expires:
+            yield from self._fetch()
+        assert self._keys is not None
+        return self._keys
+
+    def refetch_steps(self) -> Steps[JsonWebKeySet | None]:
+        """Fetch again (the server may have rotated its keys); None if refetched too recently."""
+        now = self._clock()
+        if self._refetched_at is not None and now - self._refetched_at < self._min_interval:
+            return None
+        self._refetched_at = now
+        yield from self._fetch()
+        return self._keys
+
     def keys(self) -> JsonWebKeySet:
-        """The cached set while fresh, else a newly fetched one. JwksError if unusable."""
+        """:meth:`keys_steps`, run over the transport."""
         with self._lock:
-            if self._keys is None or self._clock() >= self._expires:
-                self._fetch()
-            assert self._keys is not None
-            return self._keys
+            return run(self.keys_steps(), _sender(self._transport))
 
     def refetch(self) -> JsonWebKeySet | None:
-        """Fetch again (the server may have rotated its keys); None if refetched too recently."""
+        """:meth:`refetch_steps`, run over the transport."""
         with self._lock:
-            now = self._clock()
-            if self._refetched_at is not None and now - self._refetched_at < self._min_interval:
-                return None
-            self._refetched_at = now
-            self._fetch()
-            return self._keys
+            return run(self.refetch_steps(), _sender(self._transport))
 
-    def _fetch(self) -> None:
+    def _fetch(self) -> Steps[None]:
         now = self._clock()
-        response = self._transport.send(
+        response: HttpResponse = yield Send(
             HttpRequest("GET", self._uri, {"Accept": "application/json"}, retry_safe=True)
         )
         if response.status != 200:
-            raise JwksError(f"the jwks_uri answered HTTP {response.status}")
+            raise IdTokenError(f"the jwks_uri answered HTTP {response.status}", check="jwks")
         keys = JsonWebKeySet.from_json(response.body)
         lifetime = freshness_lifetime(response)
         self._keys = keys
         self._expires = now + (DEFAULT_JWKS_LIFETIME if lifetime is None else lifetime)
 
 
+def _sender(transport: Transport | None) -> Callable[[Effect], HttpResponse]:
+    """The effect handler of steps that only send, over ``transport``."""
+
+    def send(effect: Effect) -> HttpResponse:
+        if transport is None:
+            raise UsageError("a synchronous check needs a transport")
+        assert isinstance(effect, Send)
+        return transport.send(effect.request)
+
+    return send
+
+
 class IdTokenVerifier:
     """Checks the id_token of every token set as OpenID Connect Core 3.1.3.7 asks.
 
-    A callable of the shape the core's Driver takes (``check_id_token``). With a
+    A callable of the shape the core's Driver takes (``check_id_token``), and as
+    :meth:`steps` for any other runner (``transport`` may then be None). With a
     nonce (a login that asked for ``openid``) a token set without an id_token is
     refused (OIDC Core 3.1.3.3). The last validated claims are kept in ``claims``.
     """
@@ -112,7 +139,7 @@ class IdTokenVerifier:
         self,
         server: ServerMetadata,
         client: ClientConfig,
-        transport: Transport,
+        transport: Transport | None,
         *,
         clock: Clock,
         leeway: float = 60.0,
@@ -133,17 +160,28 @@ class IdTokenVerifier:
             "allow_hmac": allow_hmac,
             "issuer_template": issuer_template,
         }
+        self._transport = transport
         self._jwks = JwksCache(transport, server.jwks_uri, clock=clock) if server.jwks_uri else None
+        self._lock = threading.Lock()
         self.claims: IdTokenClaims | None = None
 
     def __call__(
         self, tokens: TokenSet, nonce: str | None, previous: TokenSet | None = None
     ) -> None:
+        """Check ``tokens`` (see :meth:`steps`), fetching keys over the transport."""
+        with self._lock:
+            run(self.steps(tokens, nonce, previous), _sender(self._transport))
+
+    def steps(
+        self, tokens: TokenSet, nonce: str | None, previous: TokenSet | None = None
+    ) -> Steps[None]:
+        """The check as steps: the only effects are the JWK Set's fetches."""
         if tokens.id_token is None:
             if nonce is not None:
-                raise IdTokenMalformedError(
+                raise IdTokenError(
                     "openid was asked for but the token response has no id_token"
-                    " (OpenID Connect Core 3.1.3.3)"
+                    " (OpenID Connect Core 3.1.3.3)",
+                    check="malformed",
                 )
             return
         expected = IdTokenExpectations.from_server(
@@ -154,11 +192,13 @@ class IdTokenVerifier:
             client_secret=self._client.client_secret,
             **self._options,
         )
-        keys = self._jwks.keys() if self._jwks is not None else JsonWebKeySet()
+        keys = (yield from self._jwks.keys_steps()) if self._jwks is not None else JsonWebKeySet()
         try:
             claims = validate_id_token(tokens.id_token, keys, expected, now=self._clock())
-        except IdTokenKeyError as exc:
-            fresh = self._jwks.refetch() if exc.unknown_kid and self._jwks is not None else None
+        except IdTokenError as exc:
+            fresh = None
+            if exc.check == "key" and exc.unknown_kid and self._jwks is not None:
+                fresh = yield from self._jwks.refetch_steps()
             if fresh is None:
                 raise
             log.info("the id_token names a key not in the cached JWKS; fetched it again")
@@ -195,63 +235,8 @@ def _check_same_identity(before: Mapping[str, Any], after: IdTokenClaims) -> Non
             )
 
 
-def unverified_claims(id_token: str) -> dict[str, Any]:
-    """The claims of an id_token that was validated when it was stored.
-
-    Reads the payload only; it is for tokens pkceflow checked before storing them.
-    IdTokenMalformedError when it cannot be read.
-    """
-    try:
-        payload = id_token.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
-        raise IdTokenMalformedError("the stored id_token cannot be read") from None
-    if not isinstance(data, dict):
-        raise IdTokenMalformedError("the stored id_token cannot be read")
-    return data
-
-
-_WWW_AUTH_PARAM = re.compile(r'(error|error_description)="([^"]*)"')
-
-
 def fetch_userinfo(
     transport: Transport, server: ServerMetadata, tokens: TokenSet
 ) -> dict[str, Any]:
-    """Ask the userinfo endpoint (OpenID Connect Core 5.3) with the access token.
-
-    When the token set has an id_token, the answer's ``sub`` must equal its ``sub``
-    (5.3.2) or IdTokenError is raised and the answer is not used. A refused token
-    raises TokenError (RFC 6750 3: from the WWW-Authenticate header).
-    """
-    if server.userinfo_endpoint is None:
-        raise UsageError("the server has no userinfo endpoint")
-    response = transport.send(
-        HttpRequest(
-            "GET",
-            server.userinfo_endpoint,
-            {"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
-            retry_safe=True,
-        )
-    )
-    if response.status != 200:
-        params = dict(_WWW_AUTH_PARAM.findall(response.headers.get("www-authenticate", "")))
-        if "error" in params:
-            raise TokenError(
-                params["error"], params.get("error_description"), status=response.status
-            )
-        raise InvalidResponseError("the userinfo endpoint refused", status=response.status)
-    if not response.headers.get("content-type", "").lower().startswith("application/json"):
-        raise InvalidResponseError(
-            "the userinfo answer is not JSON (signed userinfo is not supported)",
-            status=response.status,
-        )
-    claims = loads_object(response.body, what="the userinfo answer", status=response.status)
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise InvalidResponseError("the userinfo answer has no sub", status=response.status)
-    if tokens.id_token is not None and unverified_claims(tokens.id_token).get("sub") != sub:
-        raise IdTokenError(
-            "the userinfo sub differs from the id_token's; its claims were not used"
-            " (OpenID Connect Core 5.3.2)"
-        )
-    return claims
+    """:func:`userinfo_steps`, run over ``transport``."""
+    return run(userinfo_steps(server, tokens), _sender(transport))

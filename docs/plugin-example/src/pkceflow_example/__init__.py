@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pkceflow_core import ProviderPreset, RestoreError, StoreError, TokenSet
-from pkceflow_core.hookspecs import hookimpl
+from pkceflow_core.hookspecs import RegisterStore, hookimpl
 
-__all__ = ["KEYCLOAK", "SqliteStore"]
+__all__ = ["KEYCLOAK", "SqliteStore", "sqlite_store"]
 
 # A provider is data: Keycloak serves OpenID discovery under each realm.
 KEYCLOAK = ProviderPreset(
@@ -27,7 +27,6 @@ KEYCLOAK = ProviderPreset(
     title="Keycloak",
     issuer="https://{host}/realms/{realm}",
     default_scope=("openid", "profile", "offline_access"),
-    openid=True,
 )
 
 
@@ -99,8 +98,11 @@ def pkceflow_provider_presets() -> list[ProviderPreset]:
     return [KEYCLOAK]
 
 
-@hookimpl
-def pkceflow_token_store(name: str) -> SqliteStore | None:
-    if name != "sqlite":
-        return None
+def sqlite_store() -> SqliteStore:
+    """The store ``--store sqlite`` names: the file $PKCEFLOW_SQLITE, or one here."""
     return SqliteStore(os.environ.get("PKCEFLOW_SQLITE", "pkceflow-tokens.sqlite3"))
+
+
+@hookimpl
+def pkceflow_register_stores(register: RegisterStore) -> None:
+    register("sqlite", sqlite_store, "token sets in an SQLite file ($PKCEFLOW_SQLITE)")

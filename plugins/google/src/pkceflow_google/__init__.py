@@ -21,7 +21,6 @@ PRESET = ProviderPreset(
     default_params={"access_type": "offline", "prompt": "consent"},
     auth_method="client_secret_post",
     client_secret_required=True,
-    openid=True,
     console_url="https://console.cloud.google.com/apis/credentials",
 )
 

@@ -21,7 +21,6 @@ PRESET = ProviderPreset(
     issuer="https://login.microsoftonline.com/{tenant}/v2.0",
     template_defaults={"tenant": "common"},
     default_scope=("openid", "profile", "email", "offline_access"),
-    openid=True,
     quirks=Quirks(expires_in_as_string=True, issuer_placeholder="{tenantid}"),
     console_url="https://entra.microsoft.com/#view/Microsoft_AAD_RegisteredApps",
 )
