@@ -1,4 +1,5 @@
-"""The browser of the CLI tests: ``python -m e2e.browser_cli URL`` (with tests/ on PYTHONPATH).
+"""The browser of the CLI tests: ``python -m e2e.browser_cli URL`` (tests/ and the
+repository root on PYTHONPATH).
 
 pkceflow's WebBrowserLauncher opens the authorization URL with ``webbrowser``, which runs
 ``$BROWSER``. The tests set ``BROWSER="<python> -m e2e.browser_cli %s &"``: with the
@@ -13,8 +14,9 @@ environment (set by ``support.PkceflowCli``):
 - ``E2E_BROWSER_RESULT``: the JSON file to write the outcome to (required); anything this
   process prints goes to the same path with ``.log`` instead of ``.json``;
 - ``E2E_BROWSER_MODE``: ``http`` (default) walks the pages with ``harness.http_login``;
-  ``chromium`` launches Debian's /usr/bin/chromium through Playwright with the harness's
-  arguments, only loopback hosts reachable, and uses ``harness.complete_login``;
+  ``chromium`` launches Debian's /usr/bin/chromium through Playwright the way the tests
+  do (``tests.support.browsers``), only loopback hosts reachable, and uses
+  ``harness.complete_login``;
   ``relay`` only writes the URL to the result file, for a test that walks the sign-in
   of a real server itself (``support.relayed_url``) and delivers the redirect;
 - ``E2E_BROWSER_LOGIN``: the login name (``alice``);
@@ -38,15 +40,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, cast
 
-from .harness import (
-    CHROMIUM_ARGS,
-    CHROMIUM_PATH,
-    HTTP_TIMEOUT,
-    CancelAt,
-    block_non_loopback,
-    complete_login,
-    http_login,
-)
+from tests.support.browsers import chromium, loopback_context
+
+from .harness import HTTP_TIMEOUT, CancelAt, complete_login, http_login
 from .support import deliver_redirect
 
 #: The whole run is bounded: a stuck browser must not outlive the test by much.
@@ -68,30 +64,26 @@ def _http(url: str, login: str, cancel_at: CancelAt | None) -> dict[str, Any]:
 def _chromium(url: str, login: str, cancel_at: CancelAt | None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM_PATH, headless=True, args=list(CHROMIUM_ARGS)
+    with (
+        sync_playwright() as playwright,
+        chromium(playwright) as browser,
+        loopback_context(browser) as (context, blocked),
+    ):
+        page = context.new_page()
+        landed = complete_login(page, url, login=login, cancel_at=cancel_at)
+        # The listener answers the callback with a 303 to its result page.
+        done = urllib.parse.urlsplit(landed).path.rstrip("/") + "/done"
+        page.wait_for_url(
+            lambda current: urllib.parse.urlsplit(current).path == done,
+            wait_until="load",
+            timeout=10_000,
         )
-        try:
-            context = browser.new_context()
-            blocked = block_non_loopback(context)
-            page = context.new_page()
-            landed = complete_login(page, url, login=login, cancel_at=cancel_at)
-            # The listener answers the callback with a 303 to its result page.
-            done = urllib.parse.urlsplit(landed).path.rstrip("/") + "/done"
-            page.wait_for_url(
-                lambda current: urllib.parse.urlsplit(current).path == done,
-                wait_until="load",
-                timeout=10_000,
-            )
-            return {
-                "landed": landed,
-                "page_url": page.url,
-                "page": page.content(),
-                "blocked": blocked,
-            }
-        finally:
-            browser.close()
+        return {
+            "landed": landed,
+            "page_url": page.url,
+            "page": page.content(),
+            "blocked": blocked,
+        }
 
 
 def main(argv: list[str]) -> int:

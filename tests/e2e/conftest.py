@@ -13,16 +13,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
+from tests.support.browsers import chromium, loopback_context
+
 from .harness import (
-    CHROMIUM_ARGS,
-    CHROMIUM_PATH,
     DEFAULT_ACCESS_TOKEN_TTL,
     E2E_DIR,
     LoopbackCallbackServer,
     OidcProviderServer,
     ServerPool,
     _missing,
-    block_non_loopback,
     require_chromium,
     require_oidc_provider,
 )
@@ -138,15 +137,9 @@ def playwright_instance() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="session")
 def chromium_browser(playwright_instance: Playwright) -> Iterator[Browser]:
-    """Debian's /usr/bin/chromium, headless. Playwright gives each launch a fresh temporary
-    profile (user-data dir) and removes it on close; tests use a fresh context each."""
-    browser = playwright_instance.chromium.launch(
-        executable_path=CHROMIUM_PATH, headless=True, args=list(CHROMIUM_ARGS)
-    )
-    try:
+    """Debian's /usr/bin/chromium, headless, for the session; tests use a fresh context each."""
+    with chromium(playwright_instance) as browser:
         yield browser
-    finally:
-        browser.close()
 
 
 @pytest.fixture
@@ -154,12 +147,8 @@ def chromium_context(chromium_browser: Browser) -> Iterator[BrowserContext]:
     """A fresh browser context (no cookies) whose pages can reach loopback hosts only.
 
     Requests to any other host are aborted, and make the test fail at teardown."""
-    context = chromium_browser.new_context()
-    blocked = block_non_loopback(context)
-    try:
+    with loopback_context(chromium_browser) as (context, blocked):
         yield context
-    finally:
-        context.close()
     if blocked:
         pytest.fail(f"a page tried to reach non-loopback hosts: {blocked}", pytrace=False)
 

@@ -30,31 +30,18 @@ from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from tests.support.browsers import CHROMIUM_PATH, LOOPBACK_HOSTS
+
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page, Request, Route
+    from playwright.sync_api import BrowserContext, Page, Request
 
 E2E_DIR = Path(__file__).resolve().parent
 SERVER_SCRIPT = E2E_DIR / "server.mjs"
 OIDC_PROVIDER_PACKAGE = E2E_DIR / "node_modules" / "oidc-provider" / "package.json"
-CHROMIUM_PATH = "/usr/bin/chromium"
-# --host-resolver-rules is an extra guard on top of the flags asked for: no host name but
-# localhost resolves, so nothing in a page can reach past loopback by name.
-CHROMIUM_ARGS: tuple[str, ...] = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE ::1",
-)
 
 PUBLIC_CLIENT_ID = "pkceflow-public"
 CONFIDENTIAL_CLIENT_ID = "pkceflow-confidential"
@@ -70,7 +57,6 @@ REGISTERED_REDIRECT_URIS: tuple[str, ...] = (
 DEFAULT_ACCESS_TOKEN_TTL = 3600
 STARTUP_TIMEOUT = 20.0
 HTTP_TIMEOUT = 10.0
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 CancelAt = Literal["login", "consent"]
 JSONObject = dict[str, Any]
@@ -287,12 +273,7 @@ class OidcProviderServer:
     def __enter__(self) -> OidcProviderServer:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     @property
@@ -565,12 +546,7 @@ class LoopbackCallbackServer:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -780,24 +756,16 @@ def complete_login(
     page = target if isinstance(target, Page) else target.new_page()
     try:
         return _drive_login(
-            page,
-            url,
-            login=login,
-            password=password,
-            consent=consent,
-            cancel_at=cancel_at,
-            timeout=timeout,
-            playwright_error=PlaywrightError,
+            page, url, login, password, consent, cancel_at, timeout, PlaywrightError
         )
     finally:
         if page is not target:
             page.close()
 
 
-def _drive_login(
+def _drive_login(  # the arguments of complete_login, in its order
     page: Page,
     url: str,
-    *,
     login: str,
     password: str,
     consent: bool,
@@ -900,26 +868,6 @@ def _page_text(page: Page, playwright_error: type[Exception]) -> str:
         return page.inner_text("body", timeout=1000)
     except playwright_error:
         return "<unavailable>"
-
-
-def block_non_loopback(context: BrowserContext) -> list[str]:
-    """Abort every request a page makes to a non-loopback host; returns the list it fills
-    with the URLs it blocked (so a test can assert that nothing tried to leave)."""
-    blocked: list[str] = []
-
-    def handle(route: Route) -> None:
-        url = route.request.url
-        scheme = urllib.parse.urlsplit(url).scheme
-        if scheme in ("http", "https", "ws", "wss"):
-            host = urllib.parse.urlsplit(url).hostname
-            if host not in LOOPBACK_HOSTS:
-                blocked.append(url)
-                route.abort("blockedbyclient")
-                return
-        route.continue_()
-
-    context.route("**/*", handle)
-    return blocked
 
 
 def iter_registered_redirect_uris(port: int) -> Iterator[str]:

@@ -27,10 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+from pkceflow.client import Client
+from pkceflow.settings import Interaction
 from pkceflow_core import HttpRequest, HttpResponse, TokenSet
-from pkceflow_core.ports import Transport
+from pkceflow_core.ports import BrowserLauncher, Transport
+from tests.support.cli import Cli
+from tests.support.threads import Background
 
 from .harness import (
     E2E_DIR,
@@ -52,6 +56,33 @@ PKCEFLOW = Path(sys.executable).parent / "pkceflow"
 TESTS_DIR = E2E_DIR.parent
 #: How long a login may wait for its callback in these tests (pkceflow's default is 300 s).
 LOGIN_TIMEOUT = 30.0
+#: What the library's Clients ask for unless a test says otherwise.
+SCOPE = "openid email profile"
+
+
+# --------------------------------------------------------------------------------------------
+# The library's Client.
+
+
+def make_client(
+    server: OidcProviderServer,
+    transport: Transport,
+    browser: BrowserLauncher,
+    *,
+    client_id: str = PUBLIC_CLIENT_ID,
+    scope: str = SCOPE,
+    **kwargs: Any,
+) -> Client:
+    """Client.from_issuer: everything pkceflow needs comes from the issuer URL alone."""
+    return Client.from_issuer(
+        server.issuer,
+        client_id,
+        transport=transport,
+        browser=browser,
+        scope=scope,
+        interaction=Interaction(timeout=LOGIN_TIMEOUT),
+        **kwargs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,29 +229,15 @@ class QueueBrowser:
             raise HarnessError(f"pkceflow opened no URL within {timeout:g} s") from None
 
 
-class Worker(Generic[T]):
+class Worker(Background[T]):
     """Runs ``function`` in a daemon thread; :meth:`result` returns or re-raises."""
 
     def __init__(self, function: Callable[[], T], name: str = "e2e-worker") -> None:
-        self._function = function
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._function()
-        except BaseException as exc:  # handed to the test thread by result()
-            self._error = exc
+        super().__init__(function, name=name)
 
     def result(self, timeout: float = LOGIN_TIMEOUT + 10) -> T:
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise HarnessError(f"the worker thread did not end within {timeout:g} s")
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
+        """The call's return value, within a login's time; re-raises what it raised."""
+        return super().result(timeout)
 
 
 def relayed_url(result_file: Path, *, timeout: float = 20.0) -> str:
@@ -364,9 +381,10 @@ class CliRun:
 class PkceflowCli:
     """Runs the real ``pkceflow`` console script with ``PKCEFLOW_HOME`` = ``home``.
 
-    stdin is /dev/null (no paste prompt), there is no display, and ``BROWSER`` runs
-    ``browser_cli.py`` (``browser="http"`` or ``"chromium"``) in the background, which
-    writes what it did to a JSON file (:meth:`CliRun.browser`).
+    A ``tests.support.cli.Cli`` without its fake browser does the running: stdin is
+    /dev/null (no paste prompt), there is no display, and ``BROWSER``, when a run asks
+    for one, runs ``browser_cli.py`` (``browser="http"`` or ``"chromium"``) in the
+    background, which writes what it did to a JSON file (:meth:`CliRun.browser`).
     """
 
     def __init__(self, home: Path) -> None:
@@ -374,18 +392,24 @@ class PkceflowCli:
         self.tokens_dir = home / "tokens"
         self.profiles_dir = home / "profiles"
         self._runs = 0
+        self._cli = Cli(home.parent, home=home, fake_browser=False)
+        self._cli.command = [str(PKCEFLOW)]
+        env = self._cli.env
+        for name in [n for n in env if n.startswith("E2E_") or n in ("TERM", "CI")]:
+            del env[name]
+        for name in [n for n in env if n.startswith("PKCEFLOW_") and n != "PKCEFLOW_HOME"]:
+            del env[name]
+        # browser_cli.py is ``e2e.browser_cli``, and imports ``tests.support``.
+        path = [str(TESTS_DIR), str(TESTS_DIR.parent), *filter(None, [env.get("PYTHONPATH")])]
+        env["PYTHONPATH"] = os.pathsep.join(path)
 
     def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("PKCEFLOW_", "E2E_"))
-            and k not in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "TERM", "CI")
-        }
-        env["PKCEFLOW_HOME"] = str(self.home)
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = str(TESTS_DIR) + (os.pathsep + path if path else "")
-        return env
+        """The environment of every run (without a browser)."""
+        return dict(self._cli.env)
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start ``pkceflow *args`` without a browser; the caller waits and reads its pipes."""
+        return self._cli.spawn(*args)
 
     def run(
         self,
@@ -403,7 +427,7 @@ class PkceflowCli:
         ``browser_waits`` leaves the ``&`` off BROWSER, so that webbrowser waits for the
         browser command to exit (as it does for ``BROWSER=w3m``); ``delivery_timeout``
         bounds how long the browser waits for pkceflow's listener to answer."""
-        env = self.env()
+        env: dict[str, str] = {}
         result_file: Path | None = None
         if browser is not None:
             result_file = self.next_result_file()
@@ -420,23 +444,8 @@ class PkceflowCli:
             command_line = f"{shlex.quote(sys.executable)} -m e2e.browser_cli %s"
             env["BROWSER"] = command_line if browser_waits else command_line + " &"
             assert os.pathsep not in env["BROWSER"]
-        argv = [*(command or [str(PKCEFLOW)]), *args]
-        completed = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=env,
-            cwd=self.home.parent,
-            timeout=timeout,
-            check=False,
-        )
-        return CliRun(
-            list(args),
-            completed.returncode,
-            completed.stdout.decode("utf-8", "replace"),
-            completed.stderr.decode("utf-8", "replace"),
-            result_file,
-        )
+        done = self._cli.run(*args, env=env, command=command, timeout=timeout)
+        return CliRun(list(args), done.returncode, done.stdout, done.stderr, result_file)
 
     def next_result_file(self) -> Path:
         """The file the BROWSER script of the next :meth:`run` with a browser writes."""

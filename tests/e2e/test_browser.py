@@ -4,7 +4,7 @@ Library: Playwright's sync API belongs to the thread that started it, so ``clien
 runs in a worker thread whose BrowserLauncher (:class:`support.QueueBrowser`) only hands
 the URL over; the test thread drives Chromium through the login, to pkceflow's listener
 and its result page. CLI: ``BROWSER`` runs ``browser_cli.py`` in its ``chromium`` mode,
-which launches its own Chromium with the harness's arguments.
+which launches its own Chromium the same way (``tests.support.browsers``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 from pkceflow.client import Client
 from pkceflow_core import AuthorizationError, TokenSet
 
-from .harness import PUBLIC_CLIENT_ID, OidcProviderServer, complete_login, query_params
-from .support import LOGIN_TIMEOUT, PkceflowCli, QueueBrowser, RecordingTransport, Worker
+from .harness import OidcProviderServer, complete_login, query_params
+from .support import PkceflowCli, QueueBrowser, RecordingTransport, Worker, make_client
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -33,19 +33,20 @@ def _wait_for_result_page(page: Page, landed: str) -> str:
     return page.inner_text("h1")
 
 
+def _start_login(
+    server: OidcProviderServer, transport: RecordingTransport, scope: str
+) -> tuple[Client, QueueBrowser, Worker[TokenSet]]:
+    """A Client of ``server``'s public client logging in, in a worker thread, through a
+    QueueBrowser: the test drives Chromium to the URL it hands over."""
+    browser = QueueBrowser()
+    client = make_client(server, transport, browser, scope=scope)
+    return client, browser, Worker(client.login, name="e2e-client-login")
+
+
 def test_library_login_in_chromium(
     oidc_provider: OidcProviderServer, transport: RecordingTransport, chromium_page: Page
 ) -> None:
-    browser = QueueBrowser()
-    client = Client.from_issuer(
-        oidc_provider.issuer,
-        PUBLIC_CLIENT_ID,
-        transport=transport,
-        browser=browser,
-        scope="openid email profile",
-        timeout=LOGIN_TIMEOUT,
-    )
-    login: Worker[TokenSet] = Worker(client.login, name="e2e-client-login")
+    client, browser, login = _start_login(oidc_provider, transport, "openid email profile")
     url = browser.next_url()
     landed = complete_login(chromium_page, url, login="frank")
     assert _wait_for_result_page(chromium_page, landed) == "Signed in"
@@ -67,16 +68,7 @@ def test_library_login_in_chromium(
 def test_library_cancel_in_chromium(
     oidc_provider: OidcProviderServer, transport: RecordingTransport, chromium_page: Page
 ) -> None:
-    browser = QueueBrowser()
-    client = Client.from_issuer(
-        oidc_provider.issuer,
-        PUBLIC_CLIENT_ID,
-        transport=transport,
-        browser=browser,
-        scope="openid",
-        timeout=LOGIN_TIMEOUT,
-    )
-    login: Worker[TokenSet] = Worker(client.login, name="e2e-client-login")
+    client, browser, login = _start_login(oidc_provider, transport, "openid")
     landed = complete_login(chromium_page, browser.next_url(), cancel_at="consent")
     assert _wait_for_result_page(chromium_page, landed) == "Sign-in failed"
     assert "access_denied" in chromium_page.inner_text("body")

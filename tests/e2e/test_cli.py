@@ -9,7 +9,6 @@ redirect to pkceflow's listener. What pkceflow stored is checked at the provider
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -28,7 +27,7 @@ from .harness import (
     CancelAt,
     OidcProviderServer,
 )
-from .support import PKCEFLOW, PkceflowCli, wait_until_expired
+from .support import PkceflowCli, wait_until_expired
 
 
 def token_posts(requests: list[str]) -> list[str]:
@@ -140,19 +139,25 @@ def test_login_confidential_client(
     ]
 
     # Revocation authenticates with the kept secret too; logout forgets the secret.
-    refreshed = cli.stored()
-    assert refreshed is not None
-    assert refreshed.refresh_token is not None
+    _, refresh_token = logout_revoking_both(cli, server, CONFIDENTIAL_CLIENT_ID)
+    assert server.introspect(refresh_token)["active"] is False
+    assert cli.stored("default.client-secret") is None
+
+
+def logout_revoking_both(
+    cli: PkceflowCli, server: OidcProviderServer, client_id: str
+) -> tuple[str, str]:
+    """``pkceflow logout`` of the stored login, which has a refresh token: the server was
+    asked to revoke both tokens (RFC 7009), as ``client_id``. The two tokens."""
+    stored = cli.stored()
+    assert stored is not None
+    assert stored.refresh_token is not None
     mark = len(server.requests())
     logout = cli.run("logout")
     assert logout.returncode == 0, logout
     assert "the server revoked its tokens" in logout.stderr
-    assert (
-        server.requests()[mark:]
-        == ["POST /token/revocation 200 client_id=pkceflow-confidential"] * 2
-    )
-    assert server.introspect(refreshed.refresh_token)["active"] is False
-    assert cli.stored("default.client-secret") is None
+    assert server.requests()[mark:] == [f"POST /token/revocation 200 client_id={client_id}"] * 2
+    return stored.access_token, stored.refresh_token
 
 
 def test_token_refreshes_after_expiry(
@@ -278,17 +283,10 @@ def test_logout_revokes(oidc_provider_refresh: OidcProviderServer, cli: Pkceflow
     server = oidc_provider_refresh
     run = cli.login(server)
     assert run.returncode == 0, run
-    stored = cli.stored()
-    assert stored is not None
-    assert stored.refresh_token is not None
 
-    mark = len(server.requests())
-    logout = cli.run("logout")
-    assert logout.returncode == 0, logout
-    assert "the server revoked its tokens" in logout.stderr
-    assert server.requests()[mark:] == ["POST /token/revocation 200 client_id=pkceflow-public"] * 2
-    assert server.introspect(stored.access_token)["active"] is False
-    assert server.introspect(stored.refresh_token)["active"] is False
+    access_token, refresh_token = logout_revoking_both(cli, server, PUBLIC_CLIENT_ID)
+    assert server.introspect(access_token)["active"] is False
+    assert server.introspect(refresh_token)["active"] is False
     assert cli.stored() is None
     assert cli.run("token").returncode == 6
 
@@ -330,16 +328,7 @@ def test_concurrent_token_commands_refresh_once(
     FileStore(cli.tokens_dir).save("default", attrs.evolve(stored, expires_at=time.time() - 5))
 
     mark = len(server.requests())
-    processes = [
-        subprocess.Popen(
-            [str(PKCEFLOW), "token"],
-            env=cli.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(6)
-    ]
+    processes = [cli.spawn("token") for _ in range(6)]
     outputs = [process.communicate(timeout=60) for process in processes]
     assert [p.returncode for p in processes] == [0] * 6, outputs
     printed = {out.decode().strip() for out, _ in outputs}

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.support.oauth import pkce_pair
 
 from .harness import (
     CONFIDENTIAL_CLIENT_ID,
@@ -35,11 +35,13 @@ UNUSED_PORT = 49999
 REDIRECT_URI = f"http://127.0.0.1:{UNUSED_PORT}/callback"
 
 
-def make_pkce() -> tuple[str, str]:
-    """A fresh (code_verifier, S256 code_challenge) pair, RFC 7636 section 4."""
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+def challenged_url(
+    server: OidcProviderServer, redirect_uri: str = REDIRECT_URI, **params: Any
+) -> str:
+    """An authorization URL with a fresh S256 challenge, for a test that never redeems the
+    code (so needs no verifier); ``params`` as ``authorization_url`` takes them."""
+    _, challenge = pkce_pair()
+    return server.authorization_url(redirect_uri=redirect_uri, code_challenge=challenge, **params)
 
 
 def exchange(
@@ -71,7 +73,7 @@ def authorize(
     **extra: str,
 ) -> tuple[dict[str, str], str, str]:
     """Log in over HTTP; returns (redirect query, state, code_verifier)."""
-    verifier, challenge = make_pkce()
+    verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     url = server.authorization_url(
         redirect_uri=REDIRECT_URI,
@@ -139,7 +141,7 @@ def test_chromium_code_flow_with_pkce(
     chromium_context: BrowserContext,
     callback_server: LoopbackCallbackServer,
 ) -> None:
-    verifier, challenge = make_pkce()
+    verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(16)
     url = oidc_provider.authorization_url(
         redirect_uri=callback_server.redirect_uri, code_challenge=challenge, state=state
@@ -163,10 +165,7 @@ def test_chromium_keeps_the_session_between_logins(
     callback_server: LoopbackCallbackServer,
 ) -> None:
     # The session cookie must survive plain http (SameSite=Lax, not SameSite=None).
-    _, challenge = make_pkce()
-    url = oidc_provider.authorization_url(
-        redirect_uri=callback_server.redirect_uri, code_challenge=challenge
-    )
+    url = challenged_url(oidc_provider, callback_server.redirect_uri)
     assert "code" in query_params(complete_login(chromium_context, url, login="dave"))
     # Signed in already: no login page, so cancel_at="login" never fires.
     second = complete_login(chromium_context, url, login="nobody", cancel_at="login")
@@ -175,7 +174,7 @@ def test_chromium_keeps_the_session_between_logins(
 
 def test_wrong_code_verifier_is_invalid_grant(oidc_provider: OidcProviderServer) -> None:
     result, _, verifier = authorize(oidc_provider)
-    wrong, _ = make_pkce()
+    wrong, _ = pkce_pair()
     assert wrong != verifier
     response = exchange(oidc_provider, result["code"], wrong)
     assert response.status == 400
@@ -193,12 +192,8 @@ def test_confidential_client_needs_pkce_and_basic_auth(oidc_provider: OidcProvid
     assert refused["iss"] == oidc_provider.issuer
 
     # plain is not offered.
-    _, challenge = make_pkce()
-    url = oidc_provider.authorization_url(
-        redirect_uri=REDIRECT_URI,
-        code_challenge=challenge,
-        code_challenge_method="plain",
-        client_id=CONFIDENTIAL_CLIENT_ID,
+    url = challenged_url(
+        oidc_provider, code_challenge_method="plain", client_id=CONFIDENTIAL_CLIENT_ID
     )
     assert query_params(http_login(url))["error"] == "invalid_request"
 
@@ -222,16 +217,13 @@ def test_confidential_client_needs_pkce_and_basic_auth(oidc_provider: OidcProvid
 
 
 def test_loopback_redirect_uris_match_any_port(oidc_provider: OidcProviderServer) -> None:
-    _, challenge = make_pkce()
     for redirect_uri in iter_registered_redirect_uris(UNUSED_PORT):
-        url = oidc_provider.authorization_url(redirect_uri=redirect_uri, code_challenge=challenge)
+        url = challenged_url(oidc_provider, redirect_uri)
         landed = http_login(url)
         assert landed.startswith(redirect_uri + "?"), landed
         assert "code" in query_params(landed)
 
-    url = oidc_provider.authorization_url(
-        redirect_uri=f"http://127.0.0.1:{UNUSED_PORT}/elsewhere", code_challenge=challenge
-    )
+    url = challenged_url(oidc_provider, f"http://127.0.0.1:{UNUSED_PORT}/elsewhere")
     with pytest.raises(AuthorizationServerError) as excinfo:
         http_login(url)
     assert excinfo.value.error == "invalid_redirect_uri"
@@ -241,10 +233,7 @@ def test_loopback_redirect_uris_match_any_port(oidc_provider: OidcProviderServer
 def test_http_cancel_is_access_denied(
     oidc_provider: OidcProviderServer, cancel_at: CancelAt
 ) -> None:
-    _, challenge = make_pkce()
-    url = oidc_provider.authorization_url(
-        redirect_uri=REDIRECT_URI, code_challenge=challenge, state="st"
-    )
+    url = challenged_url(oidc_provider, state="st")
     result = query_params(http_login(url, cancel_at=cancel_at))
     assert result["error"] == "access_denied"
     assert result["state"] == "st"
@@ -259,10 +248,7 @@ def test_chromium_cancel_is_access_denied(
     callback_server: LoopbackCallbackServer,
     cancel_at: CancelAt,
 ) -> None:
-    _, challenge = make_pkce()
-    url = oidc_provider.authorization_url(
-        redirect_uri=callback_server.redirect_uri, code_challenge=challenge, state="st"
-    )
+    url = challenged_url(oidc_provider, callback_server.redirect_uri, state="st")
     complete_login(chromium_context, url, cancel_at=cancel_at)
     result = callback_server.wait_for_callback()
     assert result["error"] == "access_denied"
@@ -316,8 +302,7 @@ def test_short_access_token_ttl(
 
 def test_http_login_reuses_session_with_cookie_jar(oidc_provider: OidcProviderServer) -> None:
     jar = CookieJar()
-    _, challenge = make_pkce()
-    url = oidc_provider.authorization_url(redirect_uri=REDIRECT_URI, code_challenge=challenge)
+    url = challenged_url(oidc_provider)
     assert "code" in query_params(http_login(url, login="carol", cookie_jar=jar))
     # Logged in already: no login page this time (a native client still gets consent).
     second = http_login(url, login="nobody", cancel_at="login", cookie_jar=jar)

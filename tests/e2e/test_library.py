@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from pkceflow.client import Client
+from pkceflow.settings import Interaction, Redirect
 from pkceflow_core import (
     AuthorizationError,
     LoginRequiredError,
@@ -39,34 +40,13 @@ from .harness import (
 )
 from .support import (
     LOGIN_TIMEOUT,
+    SCOPE,
     HttpBrowser,
     RecordingTransport,
     Worker,
+    make_client,
     wait_until_expired,
 )
-
-SCOPE = "openid email profile"
-
-
-def make_client(
-    server: OidcProviderServer,
-    transport: Any,
-    browser: HttpBrowser,
-    *,
-    client_id: str = PUBLIC_CLIENT_ID,
-    scope: str = SCOPE,
-    **kwargs: Any,
-) -> Client:
-    """Client.from_issuer: everything pkceflow needs comes from the issuer URL alone."""
-    return Client.from_issuer(
-        server.issuer,
-        client_id,
-        transport=transport,
-        browser=browser,
-        scope=scope,
-        timeout=LOGIN_TIMEOUT,
-        **kwargs,
-    )
 
 
 def s256(verifier: str) -> str:
@@ -218,7 +198,11 @@ def test_redirect_uri_hosts(
 ) -> None:
     browser = HttpBrowser()
     client = make_client(
-        oidc_provider, transport, browser, scope="openid", redirect_host=redirect_host
+        oidc_provider,
+        transport,
+        browser,
+        scope="openid",
+        redirect=Redirect(host=redirect_host),
     )
     tokens = client.login()
     assert browser.join().signed_in
@@ -242,7 +226,13 @@ def test_fixed_redirect_port(
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     browser = HttpBrowser()
-    client = make_client(oidc_provider, transport, browser, scope="openid", redirect_port=port)
+    client = make_client(
+        oidc_provider,
+        transport,
+        browser,
+        scope="openid",
+        redirect=Redirect(port=port),
+    )
     client.login()
     assert browser.join().signed_in
     assert browser.authorization_params["redirect_uri"] == f"http://127.0.0.1:{port}/callback"
@@ -316,7 +306,7 @@ def test_wrong_expected_issuer_fails_the_callback(
         transport=transport,
         browser=browser,
         scope=SCOPE,
-        timeout=LOGIN_TIMEOUT,
+        interaction=Interaction(timeout=LOGIN_TIMEOUT),
     )
     mark = len(oidc_provider.requests())
     with pytest.raises(IssuerMismatchError) as excinfo:

@@ -18,7 +18,6 @@ long ago). Only ``short_lived_one_refresh`` waits for a real 20 s token to expir
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -32,17 +31,19 @@ import pytest
 from pkceflow import Client
 from pkceflow.file_store import FileStore
 from pkceflow.plugins import make_plugin_manager
+from pkceflow.settings import Interaction, Redirect
 from pkceflow_core import (
     AuthorizationError,
     CallbackTimeoutError,
     MissingIssuerError,
     TokenSet,
 )
-from pkceflow_core.pkce import Pkce
+from pkceflow_core._pkce import Pkce
+from tests.support.threads import at_once
 
 from .harness import http_request, query_params
 from .servers.base import RealServer, RegisteredClient, SignInRefused
-from .support import PKCEFLOW, CliRun, PkceflowCli, Worker, deliver_redirect, relayed_url
+from .support import CliRun, PkceflowCli, Worker, deliver_redirect, relayed_url
 
 Outcome = Literal["allow", "deny", "abandon"]
 
@@ -123,14 +124,13 @@ def make_client(
         client_id or client.client_id,
         client_secret=client.client_secret,
         scope=client.scope,
-        redirect_host=client.redirect_host,
-        redirect_port=client.redirect_port,
-        redirect_path=client.redirect_path,
+        redirect=Redirect(
+            host=client.redirect_host, port=client.redirect_port, path=client.redirect_path
+        ),
+        interaction=Interaction(paste=False, timeout=timeout),
         params=dict(client.params),
         store=FileStore(folder / "tokens"),
         browser=browser,
-        paste=False,
-        timeout=timeout,
         plugin_manager=make_plugin_manager(load_entry_points=False),
     )
     return made, browser
@@ -152,25 +152,10 @@ def make_due(client: Client, tokens: TokenSet) -> None:
 
 def in_threads(count: int, call: Callable[[], str]) -> list[str]:
     """``call()`` in ``count`` threads released at once; their results."""
-    start = threading.Barrier(count)
-    got: list[str] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            start.wait(10)
-            got.append(call())
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    if errors:
-        raise errors[0]
-    return got
+    outcome = at_once(count, call, timeout=60.0)
+    if outcome.errors:
+        raise outcome.errors[0]
+    return outcome.results
 
 
 def refresh_form(client: RegisteredClient, refresh_token: str) -> dict[str, str]:
@@ -635,18 +620,7 @@ def test_processes_one_refresh(real_server: RealServer, cli: PkceflowCli) -> Non
     aged = age_stored(cli)
     before = server.refresh_grants(client_id)
 
-    env = cli.env()
-    processes = [
-        subprocess.Popen(
-            [str(PKCEFLOW), "token", "--min-ttl", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cli.home.parent,
-        )
-        for _ in range(PROCESSES)
-    ]
+    processes = [cli.spawn("token", "--min-ttl", "0") for _ in range(PROCESSES)]
     answers = [process.communicate(timeout=60) for process in processes]
 
     report = [

@@ -19,12 +19,15 @@ import pytest
 
 from pkceflow import Client, StoreError
 from pkceflow.plugins import make_plugin_manager
+from pkceflow.settings import HttpOptions, Interaction
 from pkceflow.testing import PUBLIC_CLIENT_ID, TestProvider
+from tests.support.cli import Cli
+from tests.support.folders import NOBODY
+from tests.support.oauth import issued_token_set
 
-from .support import WAIT, Cli, issued_token_set
+from .support import WAIT
 
 PROFILE = "work"
-NOBODY = 65534
 
 Plant = Callable[[Cli, TestProvider], str]
 
@@ -39,15 +42,15 @@ def client(cli: Cli, provider: TestProvider) -> Iterator[Client]:
         store=cli.store(),
         profile=PROFILE,
         plugin_manager=make_plugin_manager(load_entry_points=False),
-        paste=False,
-        http_timeout=WAIT,
+        interaction=Interaction(paste=False),
+        http=HttpOptions(timeout=WAIT),
     )
     yield made
     made.close()
 
 
 def _real_file(cli: Cli, provider: TestProvider) -> bytes:
-    cli.seed(provider, PROFILE)
+    cli.seed(provider, profile=PROFILE, scope="offline_access")
     return cli.token_path(PROFILE).read_bytes()
 
 
@@ -148,61 +151,40 @@ def _watched(cli: Cli) -> dict[Path, tuple[bytes, int, int]]:
     return {path: _snapshot(path) for path in paths if not path.name.endswith(".toml")}
 
 
-@pytest.mark.parametrize("name", READ_REFUSED)
-def test_client_tokens_refuses_a_broken_or_planted_store(
-    cli: Cli, provider: TestProvider, client: Client, name: str
-) -> None:
-    message = PLANTS[name](cli, provider)
-    before = _watched(cli)
-    with pytest.raises(StoreError, match=re.escape(message)):
-        client.tokens()
-    assert provider.count("token") == 0
-    assert _watched(cli) == before
-
-
-@pytest.mark.parametrize("name", list(PLANTS))
-def test_client_refresh_refuses_a_broken_or_planted_store(
-    cli: Cli, provider: TestProvider, client: Client, name: str
-) -> None:
-    message = PLANTS[name](cli, provider)
-    before = _watched(cli)
-    with pytest.raises(StoreError, match=re.escape(message)):
-        client.refresh()
-    assert provider.count("token") == 0
-    assert _watched(cli) == before
-
-
-@pytest.mark.parametrize("name", READ_REFUSED)
-def test_pkceflow_token_refuses_a_broken_or_planted_store_in_one_line(
-    cli: Cli, provider: TestProvider, name: str
-) -> None:
-    message = PLANTS[name](cli, provider)
-    before = _watched(cli)
-    result = cli.run("token", "--profile", PROFILE)
-    assert result.code == 1, result
-    assert message in result.one_line_error()
-    assert provider.count("token") == 0
-    assert _watched(cli) == before
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
+#: (method, plant): ``tokens`` only reads, ``refresh`` takes the lock too.
+CLIENT_CASES = [("tokens", name) for name in READ_REFUSED] + [("refresh", name) for name in PLANTS]
+#: (command, plant): ``pkceflow token`` reads; ``pkceflow refresh``, on a sample.
+COMMAND_CASES = [("token", name) for name in READ_REFUSED] + [
+    ("refresh", name)
+    for name in (
         "truncated-at-50%",
         "future-schema-version",
         "readable-by-others",
         "symlink-at-the-token-path",
         "symlink-at-the-lock-path",
-    ],
-)
-def test_pkceflow_refresh_refuses_a_broken_or_planted_store_in_one_line(
-    cli: Cli, provider: TestProvider, name: str
+    )
+]
+
+
+@pytest.mark.parametrize(("method", "name"), CLIENT_CASES)
+def test_the_client_refuses_a_broken_or_planted_store(
+    cli: Cli, provider: TestProvider, client: Client, method: str, name: str
 ) -> None:
     message = PLANTS[name](cli, provider)
     before = _watched(cli)
-    result = cli.run("refresh", "--profile", PROFILE)
-    assert result.code == 1, result
-    assert message in result.one_line_error()
+    with pytest.raises(StoreError, match=re.escape(message)):
+        getattr(client, method)()
+    assert provider.count("token") == 0
+    assert _watched(cli) == before
+
+
+@pytest.mark.parametrize(("command", "name"), COMMAND_CASES)
+def test_pkceflow_refuses_a_broken_or_planted_store_in_one_line(
+    cli: Cli, provider: TestProvider, command: str, name: str
+) -> None:
+    message = PLANTS[name](cli, provider)
+    before = _watched(cli)
+    cli.run(command, "--profile", PROFILE).fails(1, message)
     assert provider.count("token") == 0
     assert _watched(cli) == before
 
@@ -217,5 +199,9 @@ def test_a_fresh_token_is_still_served_past_a_planted_lock_symlink(
     assert stored is not None
     before = _watched(cli)
     result = cli.run("token", "--profile", PROFILE)
-    assert (result.code, result.stdout, result.stderr) == (0, stored.access_token + "\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        stored.access_token + "\n",
+        "",
+    )
     assert _watched(cli) == before

@@ -17,7 +17,6 @@ import queue
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,13 @@ import pytest
 from pkceflow import Client, LoginRequiredError, StoreError
 from pkceflow.file_store import FileStore
 from pkceflow.testing import TestProvider
+from tests.support.commands import pkceflow_command
+from tests.support.folders import read_only_folder
+from tests.support.oauth import issued_token_set
 
-from .support import WAIT, issued_token_set, pkceflow_command
+from .support import WAIT
 from .workers import CANNOT_MOUNT, make_client, read_only_refresh
 
-NOBODY = 65534
 TESTS = Path(__file__).resolve().parent.parent
 
 
@@ -145,46 +146,35 @@ def test_a_real_full_tmpfs_fails_pkceflow_refresh_with_one_line(
 def _run_read_only(
     provider: TestProvider, tmp_path: Path, *, remove_lock_file: bool
 ) -> tuple[str, bool, list[str]]:
-    uid = NOBODY if os.geteuid() == 0 else None
-    if uid is None:
-        directory = tmp_path / "read-only"
-        directory.mkdir(mode=0o700)
-    else:
-        # Folder permissions do not bind root: the worker drops to nobody, in a
-        # folder nobody can reach (pytest's temporary root is private to root).
-        directory = Path(tempfile.mkdtemp(prefix="pkceflow-read-only-"))
-        os.chown(directory, NOBODY, NOBODY)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     stored = issued_token_set(provider).to_dict()
-    process = context.Process(
-        target=read_only_refresh,
-        args=(
-            str(directory),
-            provider.token_endpoint,
-            provider.authorization_endpoint,
-            stored,
-            uid,
-            remove_lock_file,
-            results,
-        ),
-        daemon=True,
-    )
-    process.start()
-    try:
-        kind, value = results.get(timeout=WAIT * 2)
-    except queue.Empty:
-        raise AssertionError("the read-only worker did not report") from None
-    finally:
-        process.join(WAIT)
-        if process.is_alive():
-            process.kill()
+    with read_only_folder(tmp_path) as (directory, uid):
+        process = context.Process(
+            target=read_only_refresh,
+            args=(
+                str(directory),
+                provider.token_endpoint,
+                provider.authorization_endpoint,
+                stored,
+                uid,
+                remove_lock_file,
+                results,
+            ),
+            daemon=True,
+        )
+        process.start()
+        try:
+            kind, value = results.get(timeout=WAIT * 2)
+        except queue.Empty:
+            raise AssertionError("the read-only worker did not report") from None
+        finally:
             process.join(WAIT)
-        results.close()
-        results.join_thread()
-        directory.chmod(0o700)
-        if uid is not None:
-            shutil.rmtree(directory)
+            if process.is_alive():
+                process.kill()
+                process.join(WAIT)
+            results.close()
+            results.join_thread()
     assert kind == "outcome", value
     outcome, intact, left = value
     return str(outcome), bool(intact), list(left)

@@ -1,7 +1,7 @@
 """Token endpoints that hang, reset or dribble: bounded, never retried, nothing left behind.
 
 The servers are raw sockets on 127.0.0.1 that read the whole token request and then
-misbehave. The Client runs with ``http_timeout=0.5``. Threads and file descriptors of
+misbehave. The Client runs with ``HttpOptions(timeout=0.5)``. Threads and file descriptors of
 this process are compared before and after (once the Client is closed, so that its
 pooled connections do not count).
 """
@@ -16,19 +16,11 @@ import pytest
 
 from pkceflow import Client, TokenSet, TransportError
 from pkceflow.plugins import make_plugin_manager
+from pkceflow.settings import HttpOptions, Interaction, Redirect
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
+from tests.support.raw_http import Behaviour, RawServer, dribble, hang, reset_after_reading
 
-from .support import (
-    WAIT,
-    Behaviour,
-    RawServer,
-    Resources,
-    dribble,
-    hang,
-    raw_server,
-    reset_after_reading,
-    wait_released,
-)
+from .support import WAIT, Resources, wait_released
 
 HTTP_TIMEOUT = 0.5
 STORED = TokenSet("stored-access", expires_at=1.0, refresh_token="stored-refresh")
@@ -39,11 +31,12 @@ def _client(provider: TestProvider, server: RawServer, browser: HttpFollowingBro
         PUBLIC_CLIENT_ID,
         authorization_url=provider.authorization_endpoint,
         token_url=server.url("/token"),
-        redirect_path="/callback",  # the provider's registration; the token endpoint is not its
+        redirect=Redirect(path="/callback"),
+        interaction=Interaction(paste=False, timeout=WAIT),
+        http=HttpOptions(
+            timeout=HTTP_TIMEOUT
+        ),  # the provider's registration; the token endpoint is not its
         browser=browser,
-        paste=False,
-        timeout=WAIT,
-        http_timeout=HTTP_TIMEOUT,
         plugin_manager=make_plugin_manager(load_entry_points=False),
     )
 
@@ -84,7 +77,7 @@ def _fail(
     read; checks that every thread and descriptor the attempt made is gone after.
     """
     before = Resources.now()
-    with raw_server(behaviour) as server:
+    with RawServer(behaviour) as server:
         browser = HttpFollowingBrowser()
         client = _client(provider, server, browser)
         started = time.monotonic()

@@ -36,15 +36,11 @@ from pkceflow import Client, LoginRequiredError
 from pkceflow.file_store import FileStore
 from pkceflow.testing import PUBLIC_CLIENT_ID, ProviderSettings, TestProvider
 from pkceflow_core import TokenSet
+from tests.support.cli import Cli
+from tests.support.commands import reap
+from tests.support.oauth import issued_token_set, newest_refresh_token
 
-from .support import (
-    WAIT,
-    Cli,
-    issued_token_set,
-    newest_refresh_token,
-    reap,
-    temporary_files,
-)
+from .support import WAIT, temporary_files
 from .workers import die_during_refresh, make_client, refresh_loop
 
 SEED = int(os.environ.get("PKCEFLOW_FAULT_SEED", "20240611"))
@@ -207,7 +203,7 @@ def test_kill_9_amid_eight_pkceflow_commands_never_corrupts_the_store_and_loses_
 ) -> None:
     rng = random.Random(SEED)
     store = cli.store()
-    cli.seed(provider, PROFILE)
+    cli.seed(provider, profile=PROFILE, scope="offline_access")
     lock = cli.tokens_dir / f"{PROFILE}.lock"
     rotations = Rotations(provider)
     tally = Tally()
@@ -216,7 +212,7 @@ def test_kill_9_amid_eight_pkceflow_commands_never_corrupts_the_store_and_loses_
     while tally.rounds < CLI_ROUNDS and time.monotonic() - started < CLI_SECONDS:
         calibrating = tally.rounds == 0
         threads = set(threading.enumerate())
-        processes = [cli.start(*COMMANDS[i % 2]) for i in range(PROCESSES)]
+        processes = [cli.spawn(*COMMANDS[i % 2]) for i in range(PROCESSES)]
         begun = time.monotonic()
         try:
             # Some victims at random; in every other round, also whichever process holds
@@ -261,12 +257,12 @@ def test_kill_9_amid_eight_pkceflow_commands_never_corrupts_the_store_and_loses_
         tally.orphans += len(orphans)
         tally.refusals += codes.count(4) + codes.count(6)
         tally.notes.append(f"round {tally.rounds}: codes {codes}")
-        cli.seed(provider, PROFILE)  # log in again: a new grant
+        cli.seed(provider, profile=PROFILE, scope="offline_access")  # log in again: a new grant
         rotations = Rotations(provider)
     seconds = time.monotonic() - started
 
     # After all the kills: a round with none, and a last refresh, must simply work.
-    processes = [cli.start(*COMMANDS[i % 2]) for i in range(PROCESSES)]
+    processes = [cli.spawn(*COMMANDS[i % 2]) for i in range(PROCESSES)]
     try:
         for process in processes:
             process.communicate(timeout=WAIT)
@@ -274,8 +270,7 @@ def test_kill_9_amid_eight_pkceflow_commands_never_corrupts_the_store_and_loses_
         reap(processes)
     assert [process.returncode for process in processes] == [0] * PROCESSES
     assert check_round(store, PROFILE, provider, rotations, [0] * PROCESSES)[0]
-    final = cli.run("refresh", "--profile", PROFILE)
-    assert final.code == 0, final
+    cli.run("refresh", "--profile", PROFILE).ok()
     stored = store.load(PROFILE)
     assert stored is not None
     assert stored.refresh_token == newest_refresh_token(provider)
@@ -445,7 +440,7 @@ def test_a_process_killed_after_the_provider_rotated_loses_that_rotation(
 def test_the_cli_reports_a_lost_rotation_as_a_refused_login_in_one_line(
     cli: Cli, provider: TestProvider
 ) -> None:
-    seeded = cli.seed(provider, PROFILE)
+    seeded = cli.seed(provider, profile=PROFILE, scope="offline_access")
     # What a process killed inside the window leaves behind: the provider rotated the
     # refresh token, and nobody saved the answer.
     body = urlencode(
@@ -458,20 +453,16 @@ def test_the_cli_reports_a_lost_rotation_as_a_refused_login_in_one_line(
     with urlopen(Request(provider.token_endpoint, body), timeout=WAIT) as answer:
         assert answer.status == 200
 
-    result = cli.run("refresh", "--profile", PROFILE)
-    assert result.code == 4
-    assert "invalid_grant" in result.one_line_error()
-    again = cli.run("token", "--profile", PROFILE)
-    assert again.code == 6
-    assert "no stored login" in again.one_line_error()
+    cli.run("refresh", "--profile", PROFILE).fails(4, "invalid_grant")
+    cli.run("token", "--profile", PROFILE).fails(6, "no stored login")
 
 
 def test_ctrl_c_during_a_refresh_in_flight_does_not_lose_the_login(
     cli: Cli, provider: TestProvider
 ) -> None:
-    seeded = cli.seed(provider, PROFILE)
+    seeded = cli.seed(provider, profile=PROFILE, scope="offline_access")
     provider.settings.token_delay = 1.0  # the answer is a second away
-    process = cli.start("refresh", "--profile", PROFILE)
+    process = cli.spawn("refresh", "--profile", PROFILE)
     deadline = time.monotonic() + WAIT
     try:
         while provider.count("token") == 0:  # bounded by WAIT

@@ -24,6 +24,7 @@ import pluggy
 import pytest
 
 from pkceflow import Client, TokenSet
+from pkceflow.settings import HttpOptions, Interaction
 from pkceflow.testing import PUBLIC_CLIENT_ID, TestProvider
 
 from .support import WAIT, Resources, wait_released
@@ -155,9 +156,8 @@ def test_a_login_completes_through_junk_idle_and_slow_connections_and_the_listen
         authorization_url=provider.authorization_endpoint,
         token_url=provider.token_endpoint,
         browser=browser,
-        paste=False,
-        timeout=WAIT * 2,
-        http_timeout=WAIT,
+        interaction=Interaction(paste=False, timeout=WAIT * 2),
+        http=HttpOptions(timeout=WAIT),
         plugin_manager=plugin_manager,
     )
     login = Call(client.login, "test-login")

@@ -15,6 +15,8 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from pkceflow.settings import HttpOptions
+
 if TYPE_CHECKING:
     from pkceflow import Client
 
@@ -38,7 +40,7 @@ def make_client(token_url: str, authorization_url: str, directory: str) -> Clien
         token_url=token_url,
         store=FileStore(directory),
         plugin_manager=make_plugin_manager(load_entry_points=False),
-        http_timeout=WAIT,
+        http=HttpOptions(timeout=WAIT),
     )
 
 
