@@ -115,10 +115,10 @@ def main() -> None:
         commands = {
             "pass": [sys.executable, "-c", "pass"],
             "console script": [script, "token", "--profile", PROFILE],
-            "python -m pkceflow.cli": [
+            "python -m pkceflow": [
                 sys.executable,
                 "-m",
-                "pkceflow.cli",
+                "pkceflow",
                 "token",
                 "--profile",
                 PROFILE,
@@ -131,10 +131,10 @@ def main() -> None:
     rows: list[Row] = []
     by_cumulative = sorted(imports, key=lambda item: -item[2])
     top = ", ".join(f"{name} {cum / 1000:.1f}" for name, _, cum in by_cumulative[:6])
-    for label, goal in (("console script", GOAL), ("python -m pkceflow.cli", None)):
+    for label, goal in (("console script", GOAL), ("python -m pkceflow", None)):
         value = median(times[label])
         ratio = value / base
-        cmd = "pkceflow token" if label == "console script" else "python -m pkceflow.cli token"
+        cmd = "pkceflow token" if label == "console script" else "python -m pkceflow token"
         rows.append(
             row(
                 "2 cli token (cached)",

@@ -128,8 +128,8 @@ def groups() -> list[tuple[str, str, dict[str, Callable[[], object]]]]:
         ServerMetadata,
         parse_token_response,
     )
-    from pkceflow_core.authorization_url import build_authorization_url
-    from pkceflow_core.callback import parse_callback_params, verify_callback
+    from pkceflow_core._authorization_url import build_authorization_url
+    from pkceflow_core._callback import parse_callback_params, verify_callback
 
     server = ServerMetadata(
         authorization_endpoint=ENDPOINT, token_endpoint=TOKEN_URL, issuer=ISSUER

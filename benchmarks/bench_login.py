@@ -27,6 +27,7 @@ from typing import Any
 
 from benchmarks._common import Row, emit, fmt_ms, log, median, row
 from benchmarks._provider import ProviderProcess
+from pkceflow.settings import Interaction
 
 CLIENT_ID = "bench-confidential"
 CLIENT_SECRET = "bench-confidential-secret"
@@ -90,8 +91,7 @@ def make_logins(provider: ProviderProcess) -> dict[str, Callable[[Any], str]]:
             scope=SCOPE,
             browser=browser,
             store="memory",
-            paste=False,
-            timeout=30.0,
+            interaction=Interaction(paste=False, timeout=30.0),
         )
         return client.login().access_token
 
@@ -103,8 +103,7 @@ def make_logins(provider: ProviderProcess) -> dict[str, Callable[[Any], str]]:
             scope="openid " + SCOPE,
             browser=browser,
             store="memory",
-            paste=False,
-            timeout=30.0,
+            interaction=Interaction(paste=False, timeout=30.0),
         )
         return client.login().access_token
 

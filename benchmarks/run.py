@@ -30,6 +30,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str], list[str]]] = [
     ("bench_refresh", ["--runs", "5"], ["--runs", "1"], ["refresh"]),
     ("bench_login", ["--logins", "25"], ["--logins", "3"], ["login"]),
     ("bench_memory", ["--runs", "5"], ["--runs", "1"], ["memory"]),
+    ("bench_async", ["--runs", "7"], ["--runs", "2"], []),
 ]
 
 VERSIONS = [
