@@ -21,7 +21,7 @@ import inspect
 import queue
 import threading
 import weakref
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 from pkceflow_core import StoreError, TokenSet
@@ -123,6 +123,49 @@ def _task_lock(store: object, loop: asyncio.AbstractEventLoop, key: str) -> asyn
     return by_loop.setdefault(loop, {}).setdefault(key, asyncio.Lock())
 
 
+class _Threads:
+    """Daemon threads that run one job after another and end after a while idle.
+
+    Taking a store's lock is a job that blocks its thread until released; starting
+    a thread for each of many tasks queued on one key would cost more than the
+    lock itself, so a thread done with one waits a little for the next.
+    """
+
+    def __init__(self, idle_seconds: float = 2.0) -> None:
+        self._idle_seconds = idle_seconds
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._idle = 0
+        self._mutex = threading.Lock()
+
+    def run(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on an idle thread, or on a new one."""
+        with self._mutex:
+            if self._idle:
+                self._idle -= 1
+                self._jobs.put(job)
+                return
+        threading.Thread(
+            target=self._work, args=(job,), name="pkceflow-store-lock", daemon=True
+        ).start()
+
+    def _work(self, job: Callable[[], None]) -> None:
+        while True:
+            job()
+            with self._mutex:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._mutex:
+                    if self._idle:  # no job was counted on this thread: end it
+                        self._idle -= 1
+                        return
+                job = self._jobs.get_nowait()  # one was, just now: it is queued
+
+
+_THREADS = _Threads()
+
+
 class _Holder:
     """A thread that takes a store's lock, holds it, and does the holder's work meanwhile."""
 
@@ -133,7 +176,7 @@ class _Holder:
         self._work = queue.SimpleQueue()
         self._store = store
         self._key = key
-        threading.Thread(target=self._hold, name="pkceflow-store-lock", daemon=True).start()
+        _THREADS.run(self._hold)
 
     def _settle(
         self, future: asyncio.Future[Any], result: Any, error: BaseException | None
