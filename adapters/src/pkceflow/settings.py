@@ -141,7 +141,11 @@ def apply_preset(
     argument, a command-line option).
     """
     if preset.client_secret_required and not secret_given:
-        raise UsageError(f"{preset.title} wants the client secret even with PKCE: {secret_hint}")
+        where = f" (it is shown where the application is registered: {preset.console_url})"
+        raise UsageError(
+            f"{preset.title} wants the client secret even with PKCE: {secret_hint}"
+            + (where if preset.console_url else "")
+        )
     values = preset.values(template_values)
     own_endpoints = preset.authorization_endpoint is not None and preset.token_endpoint is not None
     return PresetValues(
