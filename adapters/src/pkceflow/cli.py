@@ -35,7 +35,6 @@ from pkceflow_core import (
     ProviderPreset,
     Quirks,
     ServerError,
-    StoreError,
     TokenError,
     TokenSet,
     TransportError,
@@ -47,7 +46,7 @@ from pkceflow_core.ports import TokenStore
 from ._fast_token import fast_token, token_json
 from .client import Client
 from .memory_store import MemoryStore
-from .paths import UnsafeFileError, read_private, shown
+from .paths import shown
 from .plugins import find_store, get_plugin_manager, store_names
 from .profiles import (
     Profile,
@@ -55,10 +54,9 @@ from .profiles import (
     list_profiles,
     load_client_secret,
     load_profile,
-    profiles_dir,
-    save_client_secret,
+    profile_bytes,
+    save_login,
     server_settings,
-    stage_profile,
 )
 from .providers import find_preset, installed_presets
 from .settings import Interaction, Settings, apply_preset
@@ -442,7 +440,7 @@ def _cmd_login(args: argparse.Namespace) -> int:
     # The browser round trip keeps its tokens in memory: they are saved below, with
     # the profile, once both can be replaced together.
 
-    before = _profile_bytes(profile.name)
+    before = profile_bytes(profile.name)
     profile = attrs.evolve(profile, login_id=os.urandom(8).hex())
     client = _client(profile, store=MemoryStore(), **overrides)
     if profile.redirect_path is None and client.redirect_path != "/callback":
@@ -456,68 +454,19 @@ def _cmd_login(args: argparse.Namespace) -> int:
             f" ({port}) for the client.\n"
         )
     tokens = client.login()
-    _save_login(store, profile, tokens, args.client_secret, before, client)
+    save_login(
+        store,
+        profile,
+        tokens,
+        secret=args.client_secret,
+        before=before,
+        # Best effort: the tokens of a login that lost the race are never used.
+        discard=lambda: client.logout(revoke=True),
+    )
     sys.stderr.write(
         f"Signed in; profile {profile.name!r} saved. Access token {_expiry(tokens, time.time())}.\n"
     )
     return 0
-
-
-def _profile_bytes(name: str) -> bytes | None:
-    """The profile file as it is now (its login id tells one login from another)."""
-
-    try:
-        return read_private(str(profiles_dir() / f"{name}.toml"), secret=False)
-    except UnsafeFileError as exc:  # planted while the browser was out: never this login's
-        return str(exc).encode()
-
-
-def _save_login(
-    store: Any,
-    profile: Profile,
-    tokens: TokenSet,
-    secret: str | None,
-    before: bytes | None,
-    client: Client,
-) -> None:
-    """Replace the profile and its token set together, under the profile's lock.
-
-    A profile that names one server beside tokens of another would send the next
-    refresh token to the wrong server. So: under the store's lock for the profile,
-    a login that finished while this one waited (its profile, with a login id of its
-    own, replaced the one this login started from; a refresh meanwhile changes only
-    the tokens) wins: this one's tokens are revoked where the server can, and the
-    person is told; the profile is written to a
-    temporary file first, then the tokens are saved, then the profile is renamed
-    into place. A failure at any step leaves the previous login whole.
-    """
-
-    with store.lock(profile.name):
-        if _profile_bytes(profile.name) != before:
-            with contextlib.suppress(Exception):
-                client.logout(revoke=True)  # best effort: these tokens are never used
-            raise StoreError(
-                f"another login to profile {profile.name!r} finished while this one waited"
-                " for the browser; it was kept, and this one's tokens were not saved (run"
-                " pkceflow login again to replace it)"
-            )
-        staged = stage_profile(profile)
-        try:
-            old_tokens = store.load(profile.name)
-            store.save(profile.name, tokens)
-            try:
-                if secret is not None:
-                    save_client_secret(store, profile.name, secret)
-                staged.commit()
-            except BaseException:
-                # Put the previous tokens back: the profile on disk still names them.
-                if old_tokens is None:
-                    store.delete(profile.name)
-                else:
-                    store.save(profile.name, old_tokens)
-                raise
-        finally:
-            staged.discard()
 
 
 def _client_secret(args: argparse.Namespace) -> str | None:

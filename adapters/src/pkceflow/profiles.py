@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +34,10 @@ __all__ = [
     "list_profiles",
     "load_client_secret",
     "load_profile",
+    "profile_bytes",
     "profiles_dir",
     "save_client_secret",
+    "save_login",
     "save_profile",
     "server_settings",
     "stage_profile",
@@ -307,3 +309,60 @@ def stage_profile(profile: Profile) -> StagedProfile:
 def _not_saved(path: Path, exc: OSError | UnsafeFileError) -> StoreError:
     reason = (exc.strerror or exc) if isinstance(exc, OSError) else exc
     return StoreError(f"cannot save the profile {path}: {reason}; the previous login is unchanged")
+
+
+def profile_bytes(name: str) -> bytes | None:
+    """The profile file as it is now (its login id tells one login from another)."""
+    try:
+        return read_private(str(profiles_dir() / f"{name}.toml"), secret=False)
+    except UnsafeFileError as exc:  # planted while the browser was out: never this login's
+        return str(exc).encode()
+
+
+def save_login(
+    store: TokenStore,
+    profile: Profile,
+    tokens: TokenSet,
+    *,
+    secret: str | None,
+    before: bytes | None,
+    discard: Callable[[], object],
+) -> None:
+    """Replace the profile and its token set together, under the profile's lock.
+
+    A profile that names one server beside tokens of another would send the next
+    refresh token to the wrong server. So, under the store's lock for the profile:
+    a login that finished while this one waited (its profile, with a login id of its
+    own, replaced ``before``, the file this login started from; a refresh meanwhile
+    changes only the tokens) wins, ``discard`` is called (to revoke these tokens
+    where the server can) and StoreError says so. Otherwise the profile is written
+    to a temporary file first, then the tokens (and ``secret``) are saved, then the
+    profile is renamed into place. A failure at any step leaves the previous login
+    whole.
+    """
+    with store.lock(profile.name):
+        if profile_bytes(profile.name) != before:
+            with contextlib.suppress(Exception):
+                discard()
+            raise StoreError(
+                f"another login to profile {profile.name!r} finished while this one waited"
+                " for the browser; it was kept, and this one's tokens were not saved (run"
+                " pkceflow login again to replace it)"
+            )
+        staged = stage_profile(profile)
+        try:
+            old_tokens = store.load(profile.name)
+            store.save(profile.name, tokens)
+            try:
+                if secret is not None:
+                    save_client_secret(store, profile.name, secret)
+                staged.commit()
+            except BaseException:
+                # Put the previous tokens back: the profile on disk still names them.
+                if old_tokens is None:
+                    store.delete(profile.name)
+                else:
+                    store.save(profile.name, old_tokens)
+                raise
+        finally:
+            staged.discard()
