@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
+import os
 import queue
 import threading
 import weakref
@@ -64,7 +65,7 @@ class AsyncStoreAdapter:
 
     async def _call(self, method: Any, key: str, *args: Any) -> Any:
         holder = _HELD.get({}).get((id(self.store), key))
-        if holder is not None:
+        if holder is not None and not holder.released:
             return await holder.run(method, key, *args)
         if not self._blocking:
             return method(key, *args)
@@ -91,6 +92,10 @@ class AsyncStoreAdapter:
     @contextlib.asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
         """Hold ``key`` across this loop's tasks, then across threads and processes."""
+        mine = _HELD.get({}).get((id(self.store), key))
+        if mine is not None and not mine.released:
+            yield  # held by this task already: re-entrant, as the stores' own locks are
+            return
         loop = asyncio.get_running_loop()
         async with _task_lock(self.store, loop, key):
             holder = _Holder(self.store, key, loop)
@@ -137,6 +142,12 @@ class _Threads:
         self._idle = 0
         self._mutex = threading.Lock()
 
+    def forget(self) -> None:
+        """Start afresh (in a forked child, where the idle threads do not exist)."""
+        self._jobs = queue.Queue()
+        self._idle = 0
+        self._mutex = threading.Lock()
+
     def run(self, job: Callable[[], None]) -> None:
         """Run ``job`` on an idle thread, or on a new one."""
         with self._mutex:
@@ -164,6 +175,8 @@ class _Threads:
 
 
 _THREADS = _Threads()
+if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
+    os.register_at_fork(after_in_child=_THREADS.forget)
 
 
 class _Holder:
@@ -176,6 +189,8 @@ class _Holder:
         self._work = queue.SimpleQueue()
         self._store = store
         self._key = key
+        #: Set once the task lets go (or gave up waiting): nothing is routed here after.
+        self.released = False
         _THREADS.run(self._hold)
 
     def _settle(
@@ -193,6 +208,8 @@ class _Holder:
             self._loop.call_soon_threadsafe(settle)
 
     def _hold(self) -> None:
+        if self.released:  # the task gave up before a thread was free: take nothing
+            return
         try:
             with self._store.lock(self._key):
                 self._settle(self.acquired, None, None)
@@ -220,4 +237,5 @@ class _Holder:
 
     def release(self) -> None:
         """Let the thread release the lock (at once, or as soon as it has it)."""
+        self.released = True
         self._work.put(None)
