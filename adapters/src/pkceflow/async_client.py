@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +131,8 @@ class AsyncClient(_ClientBase):
         self._driver: AsyncDriver | None = None
         self._async_store: AsyncTokenStore | None = None
         self._lingering: list[AsyncRedirectListener] = []
+        self._first_use_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._first_use_locks = weakref.WeakKeyDictionary()
 
     @classmethod
     def for_provider(
@@ -193,7 +196,23 @@ class AsyncClient(_ClientBase):
         return self._async_store
 
     async def server(self) -> ServerMetadata:
-        """The server's metadata (discovered on first use)."""
+        """The server's metadata (discovered on first use, once however many ask)."""
+        if self._server is not None:
+            return self._server
+        async with self._first_use():
+            return await self._discovered()
+
+    def _first_use(self) -> asyncio.Lock:
+        """The lock that makes the first discovery and driver one, per event loop."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        lock = self._first_use_locks.get(loop)
+        if lock is None:
+            lock = self._first_use_locks[loop] = asyncio.Lock()
+        return lock
+
+    async def _discovered(self) -> ServerMetadata:
         if self._server is None:
             settings = self.settings
             assert settings.issuer is not None
@@ -211,12 +230,18 @@ class AsyncClient(_ClientBase):
         return self.settings.redirect_path(await self.server())
 
     async def driver(self) -> AsyncDriver:
-        """The core's asyncio driver, wired to this client's adapters."""
+        """The core's asyncio driver, wired to this client's adapters (made once)."""
+        if self._driver is not None:
+            return self._driver
+        async with self._first_use():
+            return await self._made_driver()
+
+    async def _made_driver(self) -> AsyncDriver:
         if self._driver is None:
             from pkceflow_core.async_driver import AsyncDriver
             from pkceflow_core.steps import arun
 
-            server = await self.server()
+            server = await self._discovered()
             check = None
             if self._wants_id_token_checks(server):
                 verifier = self._verifier(server, None)
@@ -268,15 +293,15 @@ class AsyncClient(_ClientBase):
         driver = await self.driver()
         interaction = self.settings.interaction
         listener = await self._make_listener()
-        browser = _OffLoopBrowser(
-            self._browser
-            or self.plugin_manager.hook.pkceflow_browser(open_browser=interaction.open_browser)
-        )
         paste = None
-        if paste_wanted(interaction.paste, open_browser=interaction.open_browser):
-            paste = PasteReader(_fed_on_loop(asyncio.get_running_loop(), listener))
         try:
-            if paste is not None:
+            browser = _OffLoopBrowser(
+                self._browser
+                or self.plugin_manager.hook.pkceflow_browser(open_browser=interaction.open_browser)
+            )
+            wanted = paste_wanted(interaction.paste, open_browser=interaction.open_browser)
+            if wanted and getattr(listener, "feed", None) is not None:
+                paste = PasteReader(_fed_on_loop(asyncio.get_running_loop(), listener))
                 paste.start()
             return await driver.login(
                 self.profile,
@@ -366,16 +391,32 @@ def _no_discovery(issuer: str) -> ServerMetadata:  # pragma: no cover  (never ca
 
 
 class _OffLoopBrowser:
-    """Opens the browser on a thread of its own: some browser commands block until closed."""
+    """Opens the browser on a thread of its own: some browser commands block until closed.
+
+    A launcher that fails at once fails the login at once, as in the sync Client;
+    one still running after a moment is left to its thread.
+    """
+
+    #: How long the loop waits for a launcher to fail before going on.
+    _GRACE = 1.0
 
     def __init__(self, browser: BrowserLauncher) -> None:
         self._browser = browser
 
     def open(self, url: str) -> bool:
-        threading.Thread(
-            target=self._browser.open, args=(url,), name="pkceflow-browser", daemon=True
-        ).start()
-        return True
+        outcome: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+        def launch() -> None:
+            try:
+                outcome.set_result(self._browser.open(url))
+            except BaseException as exc:  # noqa: BLE001  (handed back to the login)
+                outcome.set_exception(exc)
+
+        threading.Thread(target=launch, name="pkceflow-browser", daemon=True).start()
+        try:
+            return outcome.result(timeout=self._GRACE)
+        except concurrent.futures.TimeoutError:
+            return True
 
 
 def _fed_on_loop(loop: asyncio.AbstractEventLoop, listener: AsyncRedirectListener) -> Any:

@@ -377,18 +377,19 @@ class Client(_ClientBase):
         driver = self.driver
         interaction = self.settings.interaction
         listener = self._make_listener()
-        browser = self._browser or self.plugin_manager.hook.pkceflow_browser(
-            open_browser=interaction.open_browser
-        )
-        paste = (
-            PasteReader(listener.feed)
-            if paste_wanted(interaction.paste, open_browser=interaction.open_browser)
-            else None
-        )
-        log.info("listening for the redirect at %s", listener.redirect_uri)
+        paste = None
         try:
-            if paste is not None:
+            browser = self._browser or self.plugin_manager.hook.pkceflow_browser(
+                open_browser=interaction.open_browser
+            )
+            # A listener written before ``feed`` joined the port takes no pasted address.
+            feed = getattr(listener, "feed", None)
+            if feed is not None and paste_wanted(
+                interaction.paste, open_browser=interaction.open_browser
+            ):
+                paste = PasteReader(feed)
                 paste.start()
+            log.info("listening for the redirect at %s", listener.redirect_uri)
             return driver.login(
                 self.profile,
                 listener=listener,
