@@ -31,6 +31,9 @@ def _options(argv: Sequence[str]) -> tuple[str, float, bool] | None:
     rest = list(argv[1:])
     while rest:
         option = rest.pop(0)
+        if option.startswith(("--profile=", "--min-ttl=")):
+            option, value = option.split("=", 1)
+            rest.insert(0, value)
         if option == "--json":
             as_json = True
         elif option in ("--profile", "--min-ttl") and rest:
@@ -127,9 +130,11 @@ def fast_token(argv: Sequence[str]) -> int | None:
             return None
     if as_json:
         scope = stored.get("scope")
-        output = token_json(
-            access, "Bearer", expires_at, scope if isinstance(scope, list) else None
-        )
+        if scope is not None and not (
+            isinstance(scope, list) and all(isinstance(item, str) for item in scope)
+        ):
+            return None  # not a scope pkceflow wrote: the full command says what it is
+        output = token_json(access, "Bearer", expires_at, scope)
     else:
         output = access
     sys.stdout.write(output + "\n")

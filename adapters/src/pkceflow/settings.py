@@ -42,8 +42,12 @@ Params = Mapping[str, "str | Sequence[str]"]
 
 def _params(value: Params | None) -> dict[str, tuple[str, ...]]:
     """``{"prompt": "login", "resource": ["a", "b"]}`` as ``{name: (values...)}``."""
+    if value is not None and not isinstance(value, Mapping):
+        raise UsageError("params must map parameter names to values")
     result: dict[str, tuple[str, ...]] = {}
     for name, given in (value or {}).items():
+        if not isinstance(name, str) or not isinstance(given, str | Sequence):
+            raise UsageError(f"the parameter {name!r} needs one or more text values")
         values = (given,) if isinstance(given, str) else tuple(given)
         if not values or not all(isinstance(item, str) for item in values):
             raise UsageError(f"the parameter {name!r} needs one or more text values")
@@ -54,9 +58,21 @@ def _params(value: Params | None) -> dict[str, tuple[str, ...]]:
 def _scope(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
     if value is None:
         return None
+    if not isinstance(value, str | Sequence) or not all(isinstance(s, str) for s in value):
+        raise UsageError("scope must be a space-separated string or a list of strings")
     from pkceflow_core import normalize_scope
 
     return tuple(normalize_scope(value))
+
+
+def _of(kind: type) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """An attrs validator: a UsageError naming the value expected, not a later AttributeError."""
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise UsageError(f"{attribute.name} must be a pkceflow.{kind.__name__}, not {value!r}")
+
+    return check
 
 
 @attrs.frozen
@@ -186,10 +202,10 @@ class Settings:
     params: dict[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_params)
     store: str = "memory"
     profile: str = "default"
-    redirect: Redirect = Redirect()
-    interaction: Interaction = Interaction()
-    http: HttpOptions = HttpOptions()
-    id_tokens: IdTokenOptions = IdTokenOptions()
+    redirect: Redirect = attrs.field(default=Redirect(), validator=_of(Redirect))
+    interaction: Interaction = attrs.field(default=Interaction(), validator=_of(Interaction))
+    http: HttpOptions = attrs.field(default=HttpOptions(), validator=_of(HttpOptions))
+    id_tokens: IdTokenOptions = attrs.field(default=IdTokenOptions(), validator=_of(IdTokenOptions))
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id:

@@ -161,7 +161,7 @@ class CheckIdToken:
     """Validate the id_token of ``tokens`` (see ports.IdTokenCheck); None when valid."""
 
     tokens: TokenSet
-    nonce: str | None
+    nonce: str | None = attrs.field(repr=False)
     previous: TokenSet | None
 
 
