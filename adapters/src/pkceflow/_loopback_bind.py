@@ -2,7 +2,8 @@
 
 Both listeners, threaded and asyncio, bind here, when they are made: loopback hosts
 only, and for ``localhost`` the same port on 127.0.0.1 and ::1, so that no other
-local user can take the address a browser tries first.
+local user can take the address a browser tries first. :class:`BoundListener` is
+what they share: their arguments, checked and bound, and the limits they serve by.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import socket
 
 from pkceflow_core import UsageError, is_loopback_host
 
-__all__ = ["PORT_ATTEMPTS", "BoundRedirect", "bind_redirect"]
+from ._callback_http import Routes
+
+__all__ = ["PORT_ATTEMPTS", "BoundListener", "BoundRedirect", "bind_redirect"]
 
 log = logging.getLogger("pkceflow.loopback")
 
@@ -46,6 +49,57 @@ class BoundRedirect:
         bracketed = f"[{host}]" if ":" in host else host
         #: ``http://host:port/path`` with the port actually bound.
         self.redirect_uri = f"http://{bracketed}:{self.port}{path}"
+
+
+class BoundListener:
+    """A loopback listener's arguments, checked, and its sockets, bound when it is made.
+
+    ``host``, ``port``, ``path`` and ``bind_host`` go to :func:`bind_redirect` (a
+    UsageError for a non-loopback host, a bad path, or a port that cannot be bound);
+    ``request_timeout`` and ``max_request_bytes`` bound each request head,
+    ``max_connections`` the connections open at once, and ``linger`` how long the
+    result page is served after the wait. Each listener sets up the rest of its state
+    in :meth:`_start`, which ``__init__`` calls last.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/callback",
+        *,
+        bind_host: str | None = None,
+        request_timeout: float = 10.0,
+        max_request_bytes: int = 16 * 1024,
+        max_connections: int = 64,
+        linger: float = 2.0,
+    ) -> None:
+        self._bound = bind_redirect(host, port, path, bind_host)
+        self._socks = self._bound.sockets
+        self._routes = Routes(path)
+        self._request_timeout = request_timeout
+        self._max_request = max_request_bytes
+        self._max_connections = max_connections
+        self._linger = linger
+        self._start()
+
+    def _start(self) -> None:
+        """Set up what the listener needs besides its sockets and limits."""
+
+    @property
+    def redirect_uri(self) -> str:
+        """``http://host:port/path`` with the port actually bound."""
+        return self._bound.redirect_uri
+
+    @property
+    def port(self) -> int:
+        """The port bound."""
+        return self._bound.port
+
+    @property
+    def addresses(self) -> list[str]:
+        """The addresses listened on: one, or 127.0.0.1 and ::1 for ``localhost``."""
+        return list(self._bound.addresses)
 
 
 def bind_redirect(host: str, port: int, path: str, bind_host: str | None) -> BoundRedirect:

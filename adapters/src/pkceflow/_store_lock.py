@@ -2,22 +2,24 @@
 
 The file store and the keyring store both serialise refreshes with it: a rotated
 refresh token is never lost to a concurrent writer, whichever store keeps it.
+:class:`LockedStore` is what they build on it: ``lock`` and ``replace``.
 """
 
 from __future__ import annotations
 
+import abc
 import errno
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from pkceflow_core import StoreError
+from pkceflow_core import StoreError, TokenSet
 
 from .paths import UnsafeFileError, make_private_folder
 
-__all__ = ["StoreLock"]
+__all__ = ["LockedStore", "StoreLock"]
 
 
 class StoreLock:
@@ -102,3 +104,32 @@ class StoreLock:
             )
             raise StoreError(f"cannot lock {path}: {reason}") from None
         return file_lock.release
+
+
+class LockedStore(abc.ABC):
+    """A token store whose keys are held with a :class:`StoreLock` (``_locks``).
+
+    ``save`` takes the lock itself; ``replace`` compares and saves under it.
+    """
+
+    _locks: StoreLock
+
+    @abc.abstractmethod
+    def load(self, key: str) -> TokenSet | None:
+        """``key``'s token set; None when there is none."""
+
+    @abc.abstractmethod
+    def save(self, key: str, tokens: TokenSet) -> None:
+        """Write ``tokens`` for ``key`` (under the lock)."""
+
+    def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
+        """Write ``new`` only if ``old`` is what the store holds (under the lock)."""
+        with self.lock(key):
+            if self.load(key) != old:
+                return False
+            self.save(key, new)
+            return True
+
+    def lock(self, key: str) -> AbstractContextManager[None]:
+        """Hold ``key`` against other threads and processes (re-entrant per thread)."""
+        return self._locks.hold(key)

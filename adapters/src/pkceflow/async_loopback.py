@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import TracebackType
 
 from pkceflow_core import CallbackReply, UsageError
 from pkceflow_core.ports import AsyncCallbackHandler
 
 from ._callback_book import KEPT, CallbackBook
-from ._callback_http import Routes, is_result_page, refused, split_head
-from ._loopback_bind import bind_redirect
+from ._callback_http import is_result_page, refused, split_head
+from ._loopback_bind import BoundListener
 
 __all__ = ["AsyncLoopbackListener"]
 
@@ -28,7 +27,9 @@ __all__ = ["AsyncLoopbackListener"]
 _CLOSE_GRACE = 1.0
 
 
-class AsyncLoopbackListener:
+class AsyncLoopbackListener(
+    BoundListener, contextlib.AbstractAsyncContextManager["AsyncLoopbackListener"]
+):
     """Listens on a loopback address, on the running event loop, for a login's redirect.
 
     The arguments and their checks are LoopbackListener's: ``host`` 127.0.0.1
@@ -49,25 +50,7 @@ class AsyncLoopbackListener:
     One listener serves one wait. Use it from one event loop's thread.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        path: str = "/callback",
-        *,
-        bind_host: str | None = None,
-        request_timeout: float = 10.0,
-        max_request_bytes: int = 16 * 1024,
-        max_connections: int = 64,
-        linger: float = 2.0,
-    ) -> None:
-        self._bound = bind_redirect(host, port, path, bind_host)
-        self._socks = self._bound.sockets
-        self._routes = Routes(path)
-        self._request_timeout = request_timeout
-        self._max_request = max_request_bytes
-        self._max_connections = max_connections
-        self._linger = linger
+    def _start(self) -> None:
         self._book = CallbackBook()
         self._handle: AsyncCallbackHandler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -83,21 +66,6 @@ class AsyncLoopbackListener:
         self._closed = False
         # The task that serves the result page after wait() has returned.
         self._lingering: asyncio.Task[None] | None = None
-
-    @property
-    def redirect_uri(self) -> str:
-        """``http://host:port/path`` with the port actually bound."""
-        return self._bound.redirect_uri
-
-    @property
-    def port(self) -> int:
-        """The port bound."""
-        return self._bound.port
-
-    @property
-    def addresses(self) -> list[str]:
-        """The addresses listened on: one, or 127.0.0.1 and ::1 for ``localhost``."""
-        return list(self._bound.addresses)
 
     # -- waiting -------------------------------------------------------------------
 
@@ -313,13 +281,5 @@ class AsyncLoopbackListener:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), _CLOSE_GRACE)
 
-    async def __aenter__(self) -> AsyncLoopbackListener:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.aclose()

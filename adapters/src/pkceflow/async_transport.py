@@ -20,12 +20,12 @@ pkceflow`` does not import it, and without it importing this module raises
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import zlib
-from types import TracebackType
 
-from pkceflow_core import HttpRequest, HttpResponse, TransportError, check_endpoint
+from pkceflow_core import HttpRequest, HttpResponse, TransportError, UsageError, check_endpoint
 from pkceflow_core.errors import MissingExtraError
 
 try:
@@ -38,7 +38,7 @@ except ImportError:  # the async extra is not installed
         name="httpx",
     ) from None
 
-from .transport import _USER_AGENT, MAX_RESPONSE_BYTES, _request_deadline, _safe_url
+from .transport import _USER_AGENT, MAX_RESPONSE_BYTES, _BoundedTransport, _safe_url
 
 __all__ = ["MAX_RESPONSE_BYTES", "HttpxTransport"]
 
@@ -58,7 +58,7 @@ _MAYBE_SENT = (
 _CODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 
 
-class HttpxTransport:
+class HttpxTransport(_BoundedTransport, contextlib.AbstractAsyncContextManager["HttpxTransport"]):
     """Sends HttpRequests from asyncio through one pool of keep-alive connections.
 
     The arguments are Urllib3Transport's, with the same meaning: ``timeout`` bounds
@@ -71,18 +71,16 @@ class HttpxTransport:
     Use it from one event loop; :meth:`aclose` (or ``async with``) closes the pool.
     """
 
-    def __init__(
-        self,
-        *,
-        timeout: float = 30.0,
-        connect_timeout: float = 10.0,
-        ca_bundle: str | None = None,
-        retries: int = 2,
-        max_response_bytes: int = MAX_RESPONSE_BYTES,
-    ) -> None:
+    def _open_pool(self, ca_bundle: str | None) -> None:
         # The system's trust store, or the bundle alone: what urllib3 does with
         # ca_certs (httpx's default would be certifi's bundle instead).
-        context = ssl.create_default_context(cafile=ca_bundle)
+        try:
+            context = ssl.create_default_context(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:  # a missing or unreadable bundle
+            raise UsageError(
+                f"the CA bundle {ca_bundle!r} cannot be used (HttpOptions.ca_bundle):"
+                f" {getattr(exc, 'strerror', None) or type(exc).__name__}"
+            ) from None
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         self._tls = context
         self._pool = httpx.AsyncHTTPTransport(
@@ -91,16 +89,10 @@ class HttpxTransport:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=16),
             retries=0,  # repeated here, where what was sent is known
         )
+        timeout = self._timeout
         self._timeouts = httpx.Timeout(
-            connect=connect_timeout, read=timeout, write=timeout, pool=timeout
+            connect=self._connect_timeout, read=timeout, write=timeout, pool=timeout
         ).as_dict()
-        self._timeout = timeout
-        self._connect_timeout = connect_timeout
-        self._retries = retries
-        self._max = max_response_bytes
-
-    def _deadline(self, request: HttpRequest) -> float:
-        return _request_deadline(request, self._retries, self._connect_timeout, self._timeout)
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send ``request`` and return the response (any status).
@@ -200,15 +192,7 @@ class HttpxTransport:
         """Close every pooled connection."""
         await self._pool.aclose()
 
-    async def __aenter__(self) -> HttpxTransport:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
-from ._store_lock import StoreLock
+from ._store_lock import LockedStore, StoreLock
 from .paths import (
     UnsafeFileError,
     data_dir,
@@ -59,7 +58,7 @@ def file_stem(key: str) -> str:
     return check_key(key).replace("/", "@")
 
 
-class FileStore:
+class FileStore(LockedStore):
     """Keeps each profile's token set in ``<directory>/<profile>.json``.
 
     ``directory`` defaults to ``$PKCEFLOW_HOME/tokens`` or the user's data folder.
@@ -110,14 +109,6 @@ class FileStore:
         with self.lock(key):
             self._write(key, tokens)
 
-    def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
-        """Write ``new`` only if ``old`` is what the file holds (under the lock)."""
-        with self.lock(key):
-            if self.load(key) != old:
-                return False
-            self._write(key, new)
-            return True
-
     def delete(self, key: str) -> None:
         """Remove ``key``'s file, if there is one."""
         with self.lock(key):
@@ -152,9 +143,3 @@ class FileStore:
     def _write_fd(self, fd: int, data: bytes) -> None:
         # Every byte of a token file goes through here (the fault tests fill the disk).
         write_all(fd, data)
-
-    # -- locking -------------------------------------------------------------------
-
-    def lock(self, key: str) -> AbstractContextManager[None]:
-        """Hold ``key`` against other threads and processes (re-entrant per thread)."""
-        return self._locks.hold(key)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
 from typing import Any
 
 from pkceflow_core import RestoreError, StoreError, TokenSet
 
-from ._store_lock import StoreLock
+from ._store_lock import LockedStore, StoreLock
 from .file_store import check_key, file_stem
 from .paths import data_dir
 
@@ -35,7 +34,7 @@ def _keyring() -> Any:
     return keyring
 
 
-class KeyringStore:
+class KeyringStore(LockedStore):
     """Keeps each profile's token set as one keychain entry of ``service``.
 
     Refreshes are serialised across processes with lock files in ``lock_directory``
@@ -82,14 +81,6 @@ class KeyringStore:
         with self.lock(key):
             self._call("store the login", self._keyring.set_password, check_key(key), data)
 
-    def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
-        """Write ``new`` only if ``old`` is what the keychain holds."""
-        with self.lock(key):
-            if self.load(key) != old:
-                return False
-            self.save(key, new)
-            return True
-
     def delete(self, key: str) -> None:
         """Remove ``key``'s entry, if there is one."""
         import keyring.errors
@@ -103,7 +94,3 @@ class KeyringStore:
                 raise StoreError(
                     f"the keyring could not delete the login: {type(exc).__name__}"
                 ) from None
-
-    def lock(self, key: str) -> AbstractContextManager[None]:
-        """Hold ``key`` against other threads and processes (re-entrant per thread)."""
-        return self._locks.hold(key)

@@ -26,15 +26,15 @@ from pkceflow_core import CallbackReply
 from pkceflow_core.ports import CallbackHandler
 
 from ._callback_book import CallbackBook
-from ._callback_http import Routes, is_result_page, refused, render_page, split_head
-from ._loopback_bind import PORT_ATTEMPTS, bind_redirect
+from ._callback_http import is_result_page, refused, render_page, split_head
+from ._loopback_bind import PORT_ATTEMPTS, BoundListener
 
 __all__ = ["PORT_ATTEMPTS", "LoopbackListener", "render_page"]
 
 log = logging.getLogger("pkceflow.loopback")
 
 
-class LoopbackListener:
+class LoopbackListener(BoundListener):
     """Listens on a loopback address for the one redirect a login needs.
 
     ``host`` is the redirect URI's host: 127.0.0.1 (default), ::1 or localhost.
@@ -61,30 +61,12 @@ class LoopbackListener:
     :meth:`close` leaves that thread to finish and :meth:`wait_closed` waits for it.
     """
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        path: str = "/callback",
-        *,
-        bind_host: str | None = None,
-        request_timeout: float = 10.0,
-        max_request_bytes: int = 16 * 1024,
-        max_connections: int = 64,
-        linger: float = 2.0,
-    ) -> None:
-        self._bound = bind_redirect(host, port, path, bind_host)
-        self._socks = self._bound.sockets
+    def _start(self) -> None:
         for sock in self._socks:
             sock.setblocking(False)
         # Threads that finish the wait write a byte here, so it ends at once.
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
-        self._routes = Routes(path)
-        self._request_timeout = request_timeout
-        self._max_request = max_request_bytes
-        self._max_connections = max_connections
-        self._linger = linger
         self._lock = threading.Lock()  # serialises calls to the handler
         self._conn_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
@@ -95,21 +77,6 @@ class LoopbackListener:
         self._closed = False
         # The daemon thread that serves the result page after wait() has returned.
         self._lingering: threading.Thread | None = None
-
-    @property
-    def redirect_uri(self) -> str:
-        """``http://host:port/path`` with the port actually bound."""
-        return self._bound.redirect_uri
-
-    @property
-    def port(self) -> int:
-        """The port bound."""
-        return self._bound.port
-
-    @property
-    def addresses(self) -> list[str]:
-        """The addresses listened on: one, or 127.0.0.1 and ::1 for ``localhost``."""
-        return list(self._bound.addresses)
 
     # -- waiting -------------------------------------------------------------------
 

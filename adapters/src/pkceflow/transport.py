@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import logging
 import socket
@@ -116,15 +117,14 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class Urllib3Transport:
-    """Sends HttpRequests through one urllib3 PoolManager (keep-alive).
+class _BoundedTransport(abc.ABC):
+    """What both transports are made with, and the deadline they make of it.
 
-    TLS is always verified (``ca_bundle`` adds a CA file); connect and read
-    timeouts are always set, and a request never takes longer than its attempts
-    could with each timeout used in full, however slowly the server sends;
-    redirects are returned, never followed; plain http goes only to loopback
-    hosts. A request is repeated only when the connection failed before it was
-    sent, or when the request says it is safe to repeat.
+    ``timeout`` bounds each read, ``connect_timeout`` each connection attempt,
+    ``ca_bundle`` is a file of trusted CA certificates used instead of the system's,
+    ``retries`` how often a failed request is tried again, ``max_response_bytes`` the
+    largest body read. Each transport opens its pool in :meth:`_open_pool`, which
+    ``__init__`` calls last.
     """
 
     def __init__(
@@ -136,23 +136,49 @@ class Urllib3Transport:
         retries: int = 2,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._retries = retries
+        self._max = max_response_bytes
+        self._open_pool(ca_bundle)
+
+    @abc.abstractmethod
+    def _open_pool(self, ca_bundle: str | None) -> None:
+        """Open the connection pool, trusting ``ca_bundle`` (or the system's CAs)."""
+
+    def _deadline(self, request: HttpRequest) -> float:
+        """How long ``request`` may take in all, retries included.
+
+        Every connection attempt may use its connect timeout; every attempt that sent
+        the request, its read timeout; a request that is not retry-safe is sent once.
+        """
+        reads = 1 + (self._retries if request.retry_safe else 0)
+        connects = 1 + self._retries
+        return connects * self._connect_timeout + reads * self._timeout + _BACKOFF_ALLOWANCE
+
+
+class Urllib3Transport(_BoundedTransport):
+    """Sends HttpRequests through one urllib3 PoolManager (keep-alive).
+
+    TLS is always verified (``ca_bundle`` adds a CA file); connect and read
+    timeouts are always set, and a request never takes longer than its attempts
+    could with each timeout used in full, however slowly the server sends;
+    redirects are returned, never followed; plain http goes only to loopback
+    hosts. A request is repeated only when the connection failed before it was
+    sent, or when the request says it is safe to repeat.
+    """
+
+    def _open_pool(self, ca_bundle: str | None) -> None:
         kwargs: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED"}
         if ca_bundle is not None:
             kwargs["ca_certs"] = ca_bundle
         self._pool = urllib3.PoolManager(
             num_pools=4,
             maxsize=4,
-            timeout=Timeout(connect=connect_timeout, read=timeout),
+            timeout=Timeout(connect=self._connect_timeout, read=self._timeout),
             **kwargs,
         )
         self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-        self._timeout = timeout
-        self._connect_timeout = connect_timeout
-        self._retries = retries
-        self._max = max_response_bytes
-
-    def _deadline(self, request: HttpRequest) -> float:
-        return _request_deadline(request, self._retries, self._connect_timeout, self._timeout)
 
     def _retry(self, request: HttpRequest) -> Retry:
         # Connection failures happen before a byte of the request is sent, so
@@ -243,19 +269,6 @@ class Urllib3Transport:
     def close(self) -> None:
         """Close every pooled connection."""
         self._pool.clear()
-
-
-def _request_deadline(
-    request: HttpRequest, retries: int, connect_timeout: float, timeout: float
-) -> float:
-    """How long one request may take in all, retries included (both transports' rule).
-
-    Every connection attempt may use its connect timeout; every attempt that sent
-    the request, its read timeout; a request that is not retry-safe is sent once.
-    """
-    reads = 1 + (retries if request.retry_safe else 0)
-    connects = 1 + retries
-    return connects * connect_timeout + reads * timeout + _BACKOFF_ALLOWANCE
 
 
 def _too_slow(request: HttpRequest, host: str | None, deadline: _Deadline) -> TransportError:
