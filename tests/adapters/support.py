@@ -14,17 +14,19 @@ import multiprocessing
 import os
 import queue
 import socket
+import struct
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pkceflow.settings import HttpOptions
-from pkceflow_core import TokenSet
+from pkceflow.testing.browser import BrowserResponse
+from pkceflow.transport import MAX_RESPONSE_BYTES
+from pkceflow_core import HttpRequest, HttpResponse, TokenSet
 from tests.support.raw_http import Request
 from tests.support.threads import Background as Background
 from tests.support.threads import wait_until as wait_until
@@ -75,20 +77,30 @@ def assert_replace_compares_and_swaps(store: TokenStore) -> None:
     assert store.load(key) == new
 
 
+@contextlib.contextmanager
+def held_elsewhere(lock: Callable[[], contextlib.AbstractContextManager[object]]) -> Iterator[None]:
+    """``lock()`` taken by another thread, and held there until the block is left."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock():
+            inside.set()
+            release.wait(WAIT)
+
+    holder = Background(hold, name="test-lock-holder")
+    try:
+        assert inside.wait(WAIT)
+        yield
+    finally:
+        release.set()
+        holder.result()
+
+
 # --------------------------------------------------------------------------- HTTP clients
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP response, fully read; header names lower-case."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
+#: One HTTP response, fully read (header names lower-case): what the testing browser reads.
+Reply = BrowserResponse
 
 
 def http_get(
@@ -105,6 +117,7 @@ def http_get(
         connection.request(method, target, headers=headers or {})
         response = connection.getresponse()
         return Reply(
+            f"http://{f'[{host}]' if ':' in host else host}:{port}{target}",
             response.status,
             {name.lower(): value for name, value in response.getheaders()},
             response.read(),
@@ -120,6 +133,28 @@ def get_url(url: str) -> Reply:
     assert parts.port is not None
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     return http_get(parts.port, target or "/", host=parts.hostname)
+
+
+@contextlib.contextmanager
+def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` connections to 127.0.0.1:``port`` that send nothing, closed on the way out."""
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=WAIT) for _ in range(count)]
+    try:
+        yield idle
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def dribble_request(sock: socket.socket, target: str, stop: threading.Event) -> None:
+    """Send ``GET target`` on ``sock`` one byte a second, until ``stop`` is set or it fails."""
+    for byte in f"GET {target} HTTP/1.1\r\n\r\n".encode("ascii"):
+        try:
+            sock.send(bytes([byte]))
+        except OSError:
+            return
+        if stop.wait(1.0):
+            return
 
 
 def read_reply(sock: socket.socket) -> bytes:
@@ -284,6 +319,101 @@ def serving(respond: Respond = ok) -> Iterator[LocalServer]:
         server.stop()
     errors = server.values.get("errors")
     assert not errors, "a request handler of the test server failed:\n" + "\n".join(errors)
+
+
+# --------------------------------------------------------------------------- requests, answers
+#
+# What both transports' tests send, and what they have a server answer: bodies over and
+# at the limit, and connections that break.
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+#: The code and the verifier ``post`` sends: secrets no log line or error may show.
+SECRET_CODE = "the-code-QJ7Vw3mZp2"
+SECRET_VERIFIER = "the-verifier-Xk29fLq0aB"
+
+
+def post(url: str, *, retry_safe: bool = False) -> HttpRequest:
+    """A token request as the core builds it (a code exchange is not retry-safe)."""
+    body = f"grant_type=authorization_code&code={SECRET_CODE}&code_verifier={SECRET_VERIFIER}"
+    return HttpRequest("POST", url, FORM, body.encode(), retry_safe=retry_safe)
+
+
+def get(url: str) -> HttpRequest:
+    """A discovery request (retry-safe)."""
+    return HttpRequest("GET", url, {"Accept": "application/json"}, retry_safe=True)
+
+
+def assert_posted_as_given(response: HttpResponse, server: LocalServer) -> Request:
+    """``post`` to ``/token`` reached ``server`` as given, and its ``ok`` answer came back
+    whole as ``response``. Returns the one request the server got."""
+    assert response.status == 200
+    assert response.body == b'{"ok": true}'
+    assert response.headers["content-type"] == "application/json"
+    [request] = server.requests
+    assert (request.method, request.path) == ("POST", "/token")
+    assert request.body == post("x").body
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert request.headers["user-agent"].startswith("pkceflow/")
+    return request
+
+
+def endless(declare_length: bool) -> Respond:
+    """Offers 100 MiB, with a Content-Length or until the connection closes; the bytes
+    that went out before the client hung up are ``values["sent"]``."""
+
+    def respond(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if declare_length:
+            handler.send_header("Content-Length", str(100 << 20))
+        else:
+            handler.send_header("Connection", "close")
+        handler.end_headers()
+        chunk, sent = b" " * 65536, 0
+        try:
+            while sent < 100 << 20:
+                handler.wfile.write(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        handler.server.values["sent"] = sent
+        handler.drop()
+
+    return respond
+
+
+def too_large_then_ok(handler: Handler) -> None:
+    """A body one byte over MAX_RESPONSE_BYTES for the first request, ``ok`` after."""
+    if len(handler.server.requests) == 1:
+        handler.reply(200, b" " * (MAX_RESPONSE_BYTES + 1))
+    else:
+        ok(handler)
+
+
+def drop_the_first(handler: Handler) -> None:
+    """The first request's connection dropped unanswered, ``ok`` after."""
+    if len(handler.server.requests) == 1:
+        handler.drop()
+    else:
+        ok(handler)
+
+
+def exactly_the_limit(handler: Handler) -> None:
+    """A body of MAX_RESPONSE_BYTES bytes."""
+    handler.reply(200, b"x" * MAX_RESPONSE_BYTES)
+
+
+def reset_mid_body(handler: Handler) -> None:
+    """A thousand bytes of a promised hundred thousand, then a reset (RST, not FIN)."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    handler.wfile.write(b"{" * 1000)
+    handler.wfile.flush()
+    # Linger 0: closing sends RST instead of FIN.
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
+    handler.drop()
 
 
 # --------------------------------------------------------------------------- processes

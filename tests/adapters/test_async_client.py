@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 import pluggy
@@ -32,11 +31,20 @@ from pkceflow_core import (
     TokenSet,
     UsageError,
 )
-from pkceflow_core.ports import TokenStore
 from pkceflow_google import PRESET as GOOGLE
+from tests.core.fakes import FakeBrowser
 from tests.plugins.conftest import local, manager_with
 from tests.support import aio
-from tests.support.aio import aged, connectable, lock_waiters, until
+from tests.support.aio import (
+    aged,
+    cancel_behind_a_held_lock,
+    cancel_the_login,
+    cancelled,
+    login,
+    new_store,
+    until,
+)
+from tests.support.oauth import redirect_port
 from tests.support.store_process import StoreProcess
 
 from .support import WAIT
@@ -66,38 +74,24 @@ def active(provider: TestProvider, token: str | None) -> bool:
     return info is not None and info.active
 
 
-def new_store(kind: str, folder: Path) -> TokenStore:
-    """A MemoryStore, or a FileStore in ``folder``."""
-    return MemoryStore() if kind == "memory" else FileStore(folder / "tokens")
+async def due(
+    client: AsyncClient, browser: HttpFollowingBrowser, provider: TestProvider
+) -> tuple[TokenSet, int]:
+    """Log in, then make the token due (``aged``): the stale token set, and how many
+    token requests ``provider`` has had so far."""
+    await login(client, browser.wait)
+    return await aged(client), provider.count("token")
 
 
-async def login(client: AsyncClient, browser: HttpFollowingBrowser) -> TokenSet:
-    """``client.login()``, then the browser's reading of the result page waited for.
-
-    The listener serves that page after the login returned; a coroutine that ends its
-    event loop at once cuts it short (the AsyncClient has no way to await it).
-    """
-    try:
-        return await client.login()
-    finally:
-        await asyncio.to_thread(browser.wait)
-
-
-class NeverSignsIn:
-    """A browser launcher for a person who never signs in: it only keeps the URL."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def open(self, url: str) -> bool:
-        self.urls.append(url)
-        return True
-
-    def redirect_port(self) -> int:
-        [url] = self.urls
-        port = urlsplit(dict(parse_qsl(urlsplit(url).query))["redirect_uri"]).port
-        assert port is not None
-        return port
+async def refresh_under_way(
+    provider: TestProvider, asking: Coroutine[Any, Any, T], before: int
+) -> asyncio.Task[T]:
+    """``asking`` in a task, returned once its refresh (token request ``before + 1``) is
+    carried out at ``provider``, which holds the answer back SLOW seconds."""
+    provider.settings.token_answer_delay = SLOW
+    task = asyncio.create_task(asking)
+    await until(lambda: provider.count("token") == before + 1)
+    return task
 
 
 @pytest.fixture
@@ -125,7 +119,7 @@ def test_login_token_refresh_userinfo_logout_in_async_with(
 ) -> None:
     async def scenario() -> None:
         async with make_async() as client:
-            first = await login(client, browser)
+            first = await login(client, browser.wait)
             assert await client.stored() == first
             assert first.refresh_token is not None
             assert first.id_token is not None
@@ -160,7 +154,7 @@ def test_aclose_keeps_the_client_usable(
     async def scenario() -> None:
         client = make_async()
         async with client:
-            first = await login(client, browser)
+            first = await login(client, browser.wait)
         second = await client.refresh()  # after __aexit__ closed the connections
         await client.aclose()
         assert second.access_token != first.access_token
@@ -213,7 +207,7 @@ def test_a_named_store_is_made_by_its_plugin(
 ) -> None:
     async def scenario() -> None:
         async with make_async(store="file") as client:
-            tokens = await login(client, browser)
+            tokens = await login(client, browser.wait)
             assert FileStore(pkceflow_home / "tokens").load("default") == tokens
 
     run(scenario())
@@ -230,7 +224,7 @@ def test_the_id_token_of_a_login_is_validated_before_anything_is_stored(
     async def scenario() -> None:
         async with make_async() as client:
             with pytest.raises(IdTokenError) as refused:
-                await login(client, browser)
+                await login(client, browser.wait)
             assert refused.value.check == "signature"
             assert await client.stored() is None
 
@@ -243,7 +237,7 @@ def test_the_id_token_of_a_refresh_is_validated(
 ) -> None:
     async def scenario() -> None:
         async with make_async() as client:
-            first = await login(client, browser)
+            first = await login(client, browser.wait)
             refreshed = await client.refresh()
             assert refreshed.id_token not in (None, first.id_token)
 
@@ -289,7 +283,7 @@ def test_for_provider_runs_a_preset_s_settings(
             interaction=Interaction(paste=False, timeout=WAIT),
         )
         async with client:
-            tokens = await login(client, browser)
+            tokens = await login(client, browser.wait)
             assert tokens.refresh_token is not None
             assert tokens.id_token is not None
             assert (await client.refresh()).access_token != tokens.access_token
@@ -313,7 +307,7 @@ def test_a_refresh_with_the_file_store_stores_the_rotated_tokens(
 
     async def scenario() -> TokenSet:
         async with make_async(store=FileStore(folder)) as client:
-            first = await login(client, browser)
+            first = await login(client, browser.wait)
             refreshed = await client.refresh()
             assert refreshed.refresh_token != first.refresh_token
             return refreshed
@@ -329,8 +323,7 @@ def test_a_thousand_tasks_and_another_process_on_an_expired_token_cause_one_refr
 
     async def scenario() -> tuple[list[str], dict[str, Any], TokenSet]:
         async with make_async(store=FileStore(folder)) as client:
-            await login(client, browser)
-            stale = await aged(client)
+            stale, _ = await due(client, browser, provider)
             await client.driver()
             provider.settings.token_delay = 0.05
             with StoreProcess.token(
@@ -365,12 +358,8 @@ def test_a_task_reading_a_token_refreshed_meanwhile_does_not_refresh_it_again(
 
     async def scenario() -> None:
         async with make_async(store=FileStore(tmp_path / "tokens")) as client:
-            await login(client, browser)
-            stale = await aged(client)
-            provider.settings.token_answer_delay = SLOW
-            before = provider.count("token")
-            first = asyncio.create_task(client.token())
-            await until(lambda: provider.count("token") == before + 1)
+            stale, before = await due(client, browser, provider)
+            first = await refresh_under_way(provider, client.token(), before)
             loop = asyncio.get_running_loop()
             other_work = [loop.run_in_executor(None, gate.wait, WAIT) for _ in range(64)]
             second = asyncio.create_task(client.token())
@@ -390,10 +379,8 @@ def test_a_thousand_tasks_with_the_memory_store_cause_one_refresh(
 ) -> None:
     async def scenario() -> None:
         async with make_async(store=MemoryStore()) as client:
-            await login(client, browser)
-            stale = await aged(client)
+            stale, before = await due(client, browser, provider)
             provider.settings.token_delay = 0.05
-            before = provider.count("token")
             got = await asyncio.gather(*(client.token() for _ in range(TASKS)))
             assert provider.count("token") == before + 1
             assert len(set(got)) == 1
@@ -411,10 +398,8 @@ def test_two_clients_sharing_a_memory_store_cause_one_refresh(
 
     async def scenario() -> None:
         async with make_async(store=store) as first, make_async(store=store) as second:
-            await login(first, browser)
-            stale = await aged(first)
+            stale, before = await due(first, browser, provider)
             provider.settings.token_delay = 0.05
-            before = provider.count("token")
             got = await asyncio.gather(first.token(), second.token(), return_exceptions=True)
             assert provider.count("token") == before + 1, got
             assert got[0] == got[1] != stale.access_token, got
@@ -429,22 +414,13 @@ def test_two_clients_sharing_a_memory_store_cause_one_refresh(
 def test_a_cancelled_login_closes_the_listener_and_stores_nothing(
     provider: TestProvider, make_async: MakeAsync
 ) -> None:
-    launcher = NeverSignsIn()
+    launcher = FakeBrowser()  # a person who never signs in
 
     async def scenario() -> None:
         async with make_async(browser=launcher) as client:
-            signing_in = asyncio.create_task(client.login())
-            await until(lambda: bool(launcher.urls))
-            port = launcher.redirect_port()
-            assert connectable(port)
-
-            signing_in.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await signing_in
-
-            assert signing_in.cancelled()
-            assert not connectable(port)
-            assert await client.stored() is None
+            await cancel_the_login(
+                client, lambda: bool(launcher.opened), lambda: redirect_port(launcher.opened[0])
+            )
 
     run(scenario())
     assert provider.count("token") == 0
@@ -460,19 +436,12 @@ def test_a_task_cancelled_during_its_refresh_stores_the_rotated_tokens(
 ) -> None:
     async def scenario() -> None:
         async with make_async(store=new_store(kind, tmp_path)) as client:
-            await login(client, browser)
-            stale = await aged(client)
-            provider.settings.token_answer_delay = SLOW
-            before = provider.count("token")
-            asking = asyncio.create_task(client.token())
-            await until(lambda: provider.count("token") == before + 1)
+            stale, before = await due(client, browser, provider)
+            asking = await refresh_under_way(provider, client.token(), before)
             await asyncio.sleep(0.05)  # the provider has rotated; its answer is on the way
 
-            asking.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await asking
+            await cancelled(asking)
 
-            assert asking.cancelled()
             stored = await client.require_login()
             assert stored.refresh_token != stale.refresh_token
             assert active(provider, stored.refresh_token)
@@ -490,7 +459,7 @@ def test_a_refresh_past_its_timeout_still_stores_the_rotated_tokens(
 ) -> None:
     async def scenario() -> None:
         async with make_async(store=MemoryStore()) as client:
-            first = await login(client, browser)
+            first = await login(client, browser.wait)
             provider.settings.token_answer_delay = SLOW
 
             with pytest.raises(asyncio.TimeoutError):
@@ -510,12 +479,8 @@ def test_the_tasks_waiting_on_a_cancelled_refresh_get_its_tokens(
 ) -> None:
     async def scenario() -> None:
         async with make_async(store=MemoryStore()) as client:
-            await login(client, browser)
-            stale = await aged(client)
-            provider.settings.token_answer_delay = SLOW
-            before = provider.count("token")
-            refreshing = asyncio.create_task(client.token())
-            await until(lambda: provider.count("token") == before + 1)
+            stale, before = await due(client, browser, provider)
+            refreshing = await refresh_under_way(provider, client.token(), before)
             waiting = [asyncio.create_task(client.token()) for _ in range(10)]
             await asyncio.sleep(0.05)
 
@@ -540,11 +505,9 @@ def test_a_task_cancelled_behind_another_task_s_refresh_sends_nothing(
 ) -> None:
     async def scenario() -> None:
         async with make_async(store=new_store(kind, tmp_path)) as client:
-            await login(client, browser)
-            provider.settings.token_answer_delay = SLOW
+            await login(client, browser.wait)
             before = provider.count("token")
-            first = asyncio.create_task(client.refresh())
-            await until(lambda: provider.count("token") == before + 1)
+            first = await refresh_under_way(provider, client.refresh(), before)
             # A forced refresh of its own, queued for the lock the first one holds.
             second = asyncio.create_task(client.refresh())
             await asyncio.sleep(0.1)
@@ -568,25 +531,9 @@ def test_a_task_cancelled_waiting_for_another_process_s_lock_sends_nothing(
 
     async def scenario() -> None:
         async with make_async(store=FileStore(folder)) as client:
-            await login(client, browser)
-            stale = await aged(client)
-            before = provider.count("token")
-            with StoreProcess.hold(folder, client.profile) as holder:
-                asking = asyncio.create_task(client.token())
-                await until(lambda: lock_waiters() == 1)
-                await asyncio.sleep(0.05)
-
-                asking.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await asking
-
-                holder.go()
-                assert await asyncio.to_thread(holder.result) == {"released": True}
-            # The thread that was waiting takes the lock, sees the task gone, lets go.
-            await until(lambda: lock_waiters() == 0)
+            stale, before = await due(client, browser, provider)
+            await cancel_behind_a_held_lock(client, folder, WAIT)
             assert provider.count("token") == before
             assert await client.stored() == stale
-            with FileStore(folder, lock_timeout=WAIT).lock(client.profile):
-                pass  # free again
 
     run(scenario())

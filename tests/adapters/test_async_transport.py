@@ -13,7 +13,6 @@ import importlib
 import logging
 import socket
 import ssl
-import struct
 import subprocess
 import sys
 import threading
@@ -40,7 +39,25 @@ from pkceflow_core import (
 from pkceflow_core._metadata import discovery_requests, parse_metadata
 
 from . import test_transport as _sync_tests
-from .support import WAIT, Handler, LocalServer, ok, serving, wait_until
+from .support import (
+    FORM,
+    SECRET_CODE,
+    SECRET_VERIFIER,
+    WAIT,
+    Handler,
+    LocalServer,
+    assert_posted_as_given,
+    drop_the_first,
+    endless,
+    exactly_the_limit,
+    get,
+    ok,
+    post,
+    reset_mid_body,
+    serving,
+    too_large_then_ok,
+    wait_until,
+)
 
 T = TypeVar("T")
 
@@ -48,20 +65,6 @@ T = TypeVar("T")
 # trusted, and a port whose accept queue is full.
 tls_server = _sync_tests.tls_server
 unanswered_port = _sync_tests.unanswered_port
-FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-SECRET_CODE = "the-code-QJ7Vw3mZp2"
-SECRET_VERIFIER = "the-verifier-Xk29fLq0aB"
-
-
-def post(url: str, *, retry_safe: bool = False) -> HttpRequest:
-    """A token request as the core builds it (a code exchange is not retry-safe)."""
-    body = f"grant_type=authorization_code&code={SECRET_CODE}&code_verifier={SECRET_VERIFIER}"
-    return HttpRequest("POST", url, FORM, body.encode(), retry_safe=retry_safe)
-
-
-def get(url: str) -> HttpRequest:
-    """A discovery request (retry-safe)."""
-    return HttpRequest("GET", url, {"Accept": "application/json"}, retry_safe=True)
 
 
 def transport(**options: Any) -> HttpxTransport:
@@ -132,14 +135,7 @@ def test_a_redirect_from_the_token_endpoint_is_returned_not_followed(status: int
 def test_the_request_reaches_the_server_as_given() -> None:
     with serving() as server:
         response = send(post(server.url("/token")))
-    assert response.status == 200
-    assert response.body == b'{"ok": true}'
-    assert response.headers["content-type"] == "application/json"
-    [request] = server.requests
-    assert (request.method, request.path) == ("POST", "/token")
-    assert request.body == post("x").body
-    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-    assert request.headers["user-agent"].startswith("pkceflow/")
+    request = assert_posted_as_given(response, server)
     # As urllib3 (http.client) sends it: no compressed answer is asked for.
     assert request.headers["accept-encoding"] == "identity"
     assert "cookie" not in request.headers
@@ -342,7 +338,7 @@ def test_the_deadline_is_the_urllib3_transports(retry_safe: bool, retries: int) 
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "until-close"])
 def test_a_body_over_one_mebibyte_is_refused_without_reading_it_all(declare_length: bool) -> None:
     assert MAX_RESPONSE_BYTES == 1 << 20
-    with serving(_sync_tests._endless(declare_length)) as server:
+    with serving(endless(declare_length)) as server:
         error = send_error(post(server.url("/token")))
         wait_until(lambda: "sent" in server.values)
     assert f"larger than {MAX_RESPONSE_BYTES} bytes" in str(error)
@@ -352,18 +348,12 @@ def test_a_body_over_one_mebibyte_is_refused_without_reading_it_all(declare_leng
 
 
 def test_the_transport_still_works_after_refusing_a_large_body() -> None:
-    def large_then_small(handler: Handler) -> None:
-        if len(handler.server.requests) == 1:
-            handler.reply(200, b" " * (MAX_RESPONSE_BYTES + 1))
-        else:
-            ok(handler)
-
     async def both(made: HttpxTransport) -> int:
         with pytest.raises(TransportError, match="larger than"):
             await made.send(get(server.url("/jwks")))
         return (await made.send(post(server.url("/token")))).status
 
-    with serving(large_then_small) as server:
+    with serving(too_large_then_ok) as server:
         assert run(both) == 200
 
 
@@ -425,10 +415,7 @@ def test_a_corrupt_compressed_body_is_a_transport_error() -> None:
 
 
 def test_a_body_of_exactly_the_limit_is_accepted() -> None:
-    def exactly(handler: Handler) -> None:
-        handler.reply(200, b"x" * MAX_RESPONSE_BYTES)
-
-    with serving(exactly) as server:
+    with serving(exactly_the_limit) as server:
         response = send(get(server.url("/jwks")))
     assert len(response.body) == MAX_RESPONSE_BYTES
 
@@ -441,18 +428,7 @@ def test_a_gzip_body_of_exactly_the_limit_is_accepted() -> None:
 
 
 def test_a_connection_reset_mid_body_is_a_transport_error() -> None:
-    def reset(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.wfile.write(b"{" * 1000)
-        handler.wfile.flush()
-        # Linger 0: closing sends RST instead of FIN.
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
-        handler.drop()
-
-    with serving(reset) as server:
+    with serving(reset_mid_body) as server:
         error = send_error(post(server.url("/token")))
     assert error.maybe_sent
 
@@ -484,12 +460,6 @@ def test_a_request_that_is_not_retry_safe_is_sent_once_when_the_answer_is_late()
 
 
 def test_a_retry_safe_request_is_sent_again_when_the_connection_drops() -> None:
-    def drop_the_first(handler: Handler) -> None:
-        if len(handler.server.requests) == 1:
-            handler.drop()
-        else:
-            ok(handler)
-
     with serving(drop_the_first) as server:
         response = send(get(server.url("/.well-known/oauth-authorization-server")))
     assert response.status == 200

@@ -38,6 +38,7 @@ from pkceflow.testing import (
 )
 from pkceflow_core.hookspecs import hookimpl
 from pkceflow_core.ports import RedirectListener
+from tests.core.fakes import FakeBrowser
 
 from .conftest import MakeClient, close_client
 from .support import (
@@ -427,21 +428,10 @@ def test_eight_processes_asking_for_an_expired_token_cause_one_refresh(
 # --------------------------------------------------------------------------- failures of the login
 
 
-class ShowNothing:
-    """A browser launcher for a person who never signs in."""
-
-    def __init__(self) -> None:
-        self.urls: list[str] = []
-
-    def open(self, url: str) -> bool:
-        self.urls.append(url)
-        return False
-
-
 def test_a_login_nobody_completes_times_out_and_closes_the_listener(
     provider: TestProvider, make_client: MakeClient
 ) -> None:
-    launcher = ShowNothing()
+    launcher = FakeBrowser(opens=False)  # a person who never signs in
     client = make_client(
         browser=launcher,
         interaction=Interaction(timeout=0.3),
@@ -450,7 +440,7 @@ def test_a_login_nobody_completes_times_out_and_closes_the_listener(
         client.login()
     assert client.stored() is None
     assert provider.count("token") == 0
-    redirect_uri = dict(parse_qsl(urlsplit(launcher.urls[0]).query))["redirect_uri"]
+    redirect_uri = dict(parse_qsl(urlsplit(launcher.opened[0]).query))["redirect_uri"]
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", urlsplit(redirect_uri).port or 0)).close()
 

@@ -24,6 +24,7 @@ from .support import (
     Background,
     assert_replace_compares_and_swaps,
     counter_worker,
+    held_elsewhere,
     read_only_folder_worker,
     refresh_worker,
     run_processes,
@@ -366,25 +367,12 @@ def test_the_lock_keeps_other_threads_out(store: FileStore) -> None:
 def test_a_lock_held_too_long_elsewhere_is_a_store_error(folder: Path) -> None:
     holder_store = FileStore(folder)
     waiting_store = FileStore(folder, lock_timeout=0.2)
-    inside = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with holder_store.lock(KEY):
-            inside.set()
-            release.wait(WAIT)
-
-    holder = Background(hold)
-    try:
-        assert inside.wait(WAIT)
-        with (
-            pytest.raises(StoreError, match=r"held the lock on 'default' for 0\.2 s"),
-            waiting_store.lock(KEY),
-        ):
-            pass
-    finally:
-        release.set()
-        holder.result()
+    with (
+        held_elsewhere(lambda: holder_store.lock(KEY)),
+        pytest.raises(StoreError, match=r"held the lock on 'default' for 0\.2 s"),
+        waiting_store.lock(KEY),
+    ):
+        pass
 
 
 def test_four_processes_locking_and_replacing_lose_nothing(folder: Path) -> None:

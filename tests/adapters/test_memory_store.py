@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from pkceflow import TokenSet
 from pkceflow.memory_store import MemoryStore
 
-from .support import WAIT, Background
+from .support import Background, held_elsewhere
 
 KEY = "default"
 OLD = TokenSet("access-old", expires_at=2_000_000_000.0, refresh_token="refresh-old")
@@ -63,25 +62,15 @@ def test_the_lock_is_reentrant_within_a_thread() -> None:
 
 def test_the_lock_keeps_other_threads_out_of_that_key_only() -> None:
     store = MemoryStore()
-    release = threading.Event()
-    inside = threading.Event()
-
-    def hold() -> None:
-        with store.lock(KEY):
-            inside.set()
-            release.wait(WAIT)
 
     def pass_through(key: str) -> None:
         with store.lock(key):
             pass
 
-    holder = Background(hold)
-    assert inside.wait(WAIT)
-    other_key = Background(lambda: pass_through("other"))
-    same_key = Background(lambda: pass_through(KEY))
-    other_key.result()
-    time.sleep(0.1)  # time enough to get in, were the lock not held
-    assert not same_key.finished
-    release.set()
-    holder.result()
+    with held_elsewhere(lambda: store.lock(KEY)):
+        other_key = Background(lambda: pass_through("other"))
+        same_key = Background(lambda: pass_through(KEY))
+        other_key.result()
+        time.sleep(0.1)  # time enough to get in, were the lock not held
+        assert not same_key.finished
     same_key.result()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from pkceflow._store_lock import StoreLock
 from pkceflow.file_store import FileStore, file_stem
 from pkceflow.keyring_store import KeyringStore
 
-from .support import WAIT, Background
+from .support import held_elsewhere
 from .test_keyring_store import use_backend
 
 
@@ -54,24 +53,12 @@ def test_the_keyring_store_and_a_file_store_share_the_lock_files(
     use_backend(monkeypatch, backend)
     folder = tmp_path / "locks"
     keyring_store = KeyringStore(lock_directory=str(folder), lock_timeout=0.2)
-    inside, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with FileStore(folder).lock("work"):
-            inside.set()
-            release.wait(WAIT)
-
-    holder = Background(hold)
-    try:
-        assert inside.wait(WAIT)
-        with (
-            pytest.raises(StoreError, match=r"held the lock on 'work' for 0\.2 s"),
-            keyring_store.lock("work"),
-        ):
-            pass
-    finally:
-        release.set()
-        holder.result()
+    with (
+        held_elsewhere(lambda: FileStore(folder).lock("work")),
+        pytest.raises(StoreError, match=r"held the lock on 'work' for 0\.2 s"),
+        keyring_store.lock("work"),
+    ):
+        pass
     with keyring_store.lock("work"):  # free again
         pass
     assert sorted(os.listdir(folder)) == ["work.lock"]  # no token file beside the locks

@@ -8,7 +8,6 @@ import ipaddress
 import logging
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,24 +21,26 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from pkceflow.transport import MAX_RESPONSE_BYTES, Urllib3Transport
-from pkceflow_core import HttpRequest, InsecureEndpointError, TransportError
+from pkceflow_core import InsecureEndpointError, TransportError
 from tests.support.closing import closing_all
 
-from .support import WAIT, Handler, LocalServer, ok, serving, wait_until
+from .support import (
+    WAIT,
+    Handler,
+    LocalServer,
+    assert_posted_as_given,
+    drop_the_first,
+    endless,
+    exactly_the_limit,
+    get,
+    post,
+    reset_mid_body,
+    serving,
+    too_large_then_ok,
+    wait_until,
+)
 
 MakeTransport = Callable[..., Urllib3Transport]
-FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-
-
-def post(url: str, *, retry_safe: bool = False) -> HttpRequest:
-    """A token request as the core builds it (a code exchange is not retry-safe)."""
-    body = b"grant_type=authorization_code&code=the-code&code_verifier=the-verifier"
-    return HttpRequest("POST", url, FORM, body, retry_safe=retry_safe)
-
-
-def get(url: str) -> HttpRequest:
-    """A discovery request (retry-safe)."""
-    return HttpRequest("GET", url, {"Accept": "application/json"}, retry_safe=True)
 
 
 @pytest.fixture
@@ -122,14 +123,7 @@ def test_a_redirect_from_the_token_endpoint_is_returned_not_followed(
 def test_the_request_reaches_the_server_as_given(transport: Urllib3Transport) -> None:
     with serving() as server:
         response = transport.send(post(server.url("/token")))
-    assert response.status == 200
-    assert response.body == b'{"ok": true}'
-    assert response.headers["content-type"] == "application/json"
-    [request] = server.requests
-    assert (request.method, request.path) == ("POST", "/token")
-    assert request.body == post("x").body
-    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-    assert request.headers["user-agent"].startswith("pkceflow/")
+    assert_posted_as_given(response, server)
 
 
 def test_an_error_status_is_returned_as_a_response(transport: Urllib3Transport) -> None:
@@ -264,33 +258,11 @@ def test_the_built_in_transport_bounds_connecting_by_its_timeout(
 # --------------------------------------------------------------------------- size and breakage
 
 
-def _endless(declare_length: bool) -> Callable[[Handler], None]:
-    def respond(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        if declare_length:
-            handler.send_header("Content-Length", str(100 << 20))
-        else:
-            handler.send_header("Connection", "close")
-        handler.end_headers()
-        chunk, sent = b" " * 65536, 0
-        try:
-            while sent < 100 << 20:
-                handler.wfile.write(chunk)
-                sent += len(chunk)
-        except OSError:
-            pass
-        handler.server.values["sent"] = sent
-        handler.drop()
-
-    return respond
-
-
 @pytest.mark.parametrize("declare_length", [True, False], ids=["content-length", "until-close"])
 def test_a_body_over_one_mebibyte_is_refused_without_reading_it_all(
     transport: Urllib3Transport, declare_length: bool
 ) -> None:
-    with serving(_endless(declare_length)) as server:
+    with serving(endless(declare_length)) as server:
         with pytest.raises(TransportError, match=f"larger than {MAX_RESPONSE_BYTES} bytes"):
             transport.send(post(server.url("/token")))
         wait_until(lambda: "sent" in server.values)
@@ -301,13 +273,7 @@ def test_a_body_over_one_mebibyte_is_refused_without_reading_it_all(
 def test_the_transport_still_works_after_refusing_a_large_body(
     transport: Urllib3Transport,
 ) -> None:
-    def large_then_small(handler: Handler) -> None:
-        if len(handler.server.requests) == 1:
-            handler.reply(200, b" " * (MAX_RESPONSE_BYTES + 1))
-        else:
-            ok(handler)
-
-    with serving(large_then_small) as server:
+    with serving(too_large_then_ok) as server:
         with pytest.raises(TransportError, match="larger than"):
             transport.send(get(server.url("/jwks")))
         assert transport.send(post(server.url("/token"))).status == 200
@@ -326,27 +292,13 @@ def test_a_compressed_body_that_expands_over_the_limit_is_refused(
 
 
 def test_a_body_of_exactly_the_limit_is_accepted(transport: Urllib3Transport) -> None:
-    def exactly(handler: Handler) -> None:
-        handler.reply(200, b"x" * MAX_RESPONSE_BYTES)
-
-    with serving(exactly) as server:
+    with serving(exactly_the_limit) as server:
         response = transport.send(get(server.url("/jwks")))
     assert len(response.body) == MAX_RESPONSE_BYTES
 
 
 def test_a_connection_reset_mid_body_is_a_transport_error(transport: Urllib3Transport) -> None:
-    def reset(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.wfile.write(b"{" * 1000)
-        handler.wfile.flush()
-        # Linger 0: closing sends RST instead of FIN.
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        handler.connection.close()
-        handler.drop()
-
-    with serving(reset) as server, pytest.raises(TransportError):
+    with serving(reset_mid_body) as server, pytest.raises(TransportError):
         transport.send(post(server.url("/token")))
 
 
@@ -369,12 +321,6 @@ def test_a_request_that_is_not_retry_safe_is_sent_once_when_the_connection_drops
 def test_a_retry_safe_request_is_sent_again_when_the_connection_drops(
     transport: Urllib3Transport,
 ) -> None:
-    def drop_the_first(handler: Handler) -> None:
-        if len(handler.server.requests) == 1:
-            handler.drop()
-        else:
-            ok(handler)
-
     with serving(drop_the_first) as server:
         response = transport.send(get(server.url("/.well-known/oauth-authorization-server")))
     assert response.status == 200

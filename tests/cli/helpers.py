@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import http.client
 import socket
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pkceflow.testing import TestProvider
 from tests.support.cli import Cli, Result
+from tests.support.oauth import redirect_port
 
 __all__ = [
     "Cli",
@@ -57,11 +58,3 @@ def refuses_connections(port: int, host: str = "127.0.0.1") -> bool:
 def query_pairs(url: str) -> list[tuple[str, str]]:
     """The query of ``url`` as (name, value) pairs, repeats and order kept."""
     return parse_qsl(urlsplit(url).query, keep_blank_values=True)
-
-
-def redirect_port(authorization_url: str) -> int:
-    """The port of the loopback redirect URI named in an authorization URL."""
-    (redirect_uri,) = parse_qs(urlsplit(authorization_url).query)["redirect_uri"]
-    port = urlsplit(redirect_uri).port
-    assert port is not None
-    return port

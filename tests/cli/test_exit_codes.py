@@ -95,6 +95,15 @@ def _nothing_happened(cli: Cli, provider: TestProvider) -> None:
 # ---- 2: usage
 
 
+def _refused_before_anything_happened(
+    cli: Cli, provider: TestProvider, args: list[str], message: str
+) -> None:
+    result = cli.run(*(a.replace(ISSUER, provider.issuer) for a in args))
+
+    result.fails(2, message)
+    _nothing_happened(cli, provider)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -113,96 +122,75 @@ def _nothing_happened(cli: Cli, provider: TestProvider) -> None:
             "give --issuer, or --auth-url and --token-url",
             id="no-endpoints",
         ),
-        pytest.param(
-            [*LOGIN, "--param", "prompt"],
-            "--param takes KEY=VALUE, not 'prompt'",
-            id="param-without-equals",
-        ),
-        pytest.param(
-            [*LOGIN, "--param", "=consent"], "--param takes KEY=VALUE", id="param-without-key"
-        ),
-        pytest.param(
-            [*LOGIN, "--param", "state=mine"],
-            "the parameter 'state' is set twice",
-            id="param-clashing-with-the-protocol",
-        ),
-        pytest.param(
-            [*LOGIN, "--scope", 'openid "x"'], "is not a valid scope token", id="bad-scope"
-        ),
-        pytest.param(
-            [*LOGIN, "--store", "nowhere"],
-            "no token store called 'nowhere' is installed",
-            id="unknown-store",
-        ),
-        pytest.param(
-            ["login", "--profile", "new", "--client-id", "x", "--provider", "acme"],
-            "no provider plugin called 'acme' is installed",
-            id="unknown-provider",
-        ),
-        pytest.param(
-            [*LOGIN, "--provider", "github"],
-            "--provider names the endpoints",
-            id="provider-and-issuer",
-        ),
-        pytest.param(
-            [*LOGIN, "--template", "tenant=x"],
-            "--template fills a provider's placeholders",
-            id="template-without-provider",
-        ),
-        pytest.param(
-            ["login", "--profile", "new", "--client-id", "x", "--provider", "github"],
-            "GitHub wants the client secret",
-            id="provider-secret-missing",
-        ),
-        pytest.param(
-            [
-                "login",
-                "--profile",
-                "new",
-                "--client-id",
-                "x",
-                "--provider",
-                "microsoft",
-                "--template",
-                "tenant=a/b",
-            ],
-            "not a valid tenant",
-            id="provider-bad-template",
-        ),
-        pytest.param(
-            [*LOGIN, "--redirect-host", "example.com"],
-            "the redirect host must be a loopback address",
-            id="redirect-host-not-loopback",
-        ),
-        pytest.param(
-            [*LOGIN, "--redirect-path", "callback"],
-            "the redirect path must start with '/'",
-            id="redirect-path-without-slash",
-        ),
-        pytest.param(
-            ["login", "--profile", "../evil", "--client-id", "c", "--issuer", ISSUER],
-            "'../evil' is not a valid profile name",
-            id="bad-profile-name-login",
-        ),
-        pytest.param(
-            ["token", "--profile", "a b"],
-            "'a b' is not a valid profile name",
-            id="bad-profile-name-token",
-        ),
-        pytest.param(
-            ["status", "--profile", ".hidden"],
-            "'.hidden' is not a valid profile name",
-            id="bad-profile-name-status",
-        ),
     ],
 )
 def test_usage_errors_exit_2(
     cli: Cli, provider: TestProvider, args: list[str], message: str
 ) -> None:
-    result = cli.run(*(a.replace(ISSUER, provider.issuer) for a in args))
+    _refused_before_anything_happened(cli, provider, args, message)
 
-    result.fails(2, message)
-    _nothing_happened(cli, provider)
+
+@pytest.mark.parametrize(
+    ("provider_args", "message"),
+    [
+        (["acme"], "no provider plugin called 'acme' is installed"),
+        (["github"], "GitHub wants the client secret"),
+        (["microsoft", "--template", "tenant=a/b"], "not a valid tenant"),
+    ],
+    ids=["unknown-provider", "provider-secret-missing", "provider-bad-template"],
+)
+def test_a_refused_provider_exits_2(
+    cli: Cli, provider: TestProvider, provider_args: list[str], message: str
+) -> None:
+    args = ["login", "--profile", "new", "--client-id", "x", "--provider", *provider_args]
+    _refused_before_anything_happened(cli, provider, args, message)
+
+
+@pytest.mark.parametrize(
+    ("command", "name"), [("login", "../evil"), ("token", "a b"), ("status", ".hidden")]
+)
+def test_a_bad_profile_name_exits_2(
+    cli: Cli, provider: TestProvider, command: str, name: str
+) -> None:
+    login = ["--client-id", "c", "--issuer", ISSUER] if command == "login" else []
+    args = [command, "--profile", name, *login]
+    _refused_before_anything_happened(cli, provider, args, f"{name!r} is not a valid profile name")
+
+
+#: Options that make an otherwise complete LOGIN a usage error, and what the error says.
+BAD_LOGIN_OPTIONS = [
+    ("--param", "prompt", "--param takes KEY=VALUE, not 'prompt'"),
+    ("--param", "=consent", "--param takes KEY=VALUE"),
+    ("--param", "state=mine", "the parameter 'state' is set twice"),
+    ("--scope", 'openid "x"', "is not a valid scope token"),
+    ("--store", "nowhere", "no token store called 'nowhere' is installed"),
+    ("--provider", "github", "--provider names the endpoints"),
+    ("--template", "tenant=x", "--template fills a provider's placeholders"),
+    ("--redirect-host", "example.com", "the redirect host must be a loopback address"),
+    ("--redirect-path", "callback", "the redirect path must start with '/'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    BAD_LOGIN_OPTIONS,
+    ids=[f"{option}={value}" for option, value, _ in BAD_LOGIN_OPTIONS],
+)
+def test_a_refused_login_option_exits_2(
+    cli: Cli, provider: TestProvider, option: str, value: str, message: str
+) -> None:
+    _refused_before_anything_happened(cli, provider, [*LOGIN, option, value], message)
+
+
+#: Option values argparse refuses, and what it says of each after ``argument OPTION:``.
+BAD_OPTION_VALUES = [
+    ("login", "--timeout", "soon", "invalid"),
+    ("login", "--timeout", "nan", "invalid number of seconds: 'nan'"),
+    ("login", "--timeout", "0", "invalid number of seconds: '0'"),
+    ("login", "--redirect-port", "http", "invalid"),
+    ("login", "--redirect-port", "70000", "invalid port: '70000' (0-65535)"),
+    ("token", "--min-ttl", "x", "invalid number of seconds"),
+]
 
 
 @pytest.mark.parametrize(
@@ -211,37 +199,13 @@ def test_usage_errors_exit_2(
         pytest.param([], "the following arguments are required: command", id="no-command"),
         pytest.param(["bogus"], "argument command: invalid choice: 'bogus'", id="bad-command"),
         pytest.param(["token", "--bogus"], "unrecognized arguments: --bogus", id="bad-option"),
-        pytest.param(
-            ["login", "--timeout", "soon"],
-            "argument --timeout: invalid",
-            id="timeout-not-a-number",
-        ),
-        pytest.param(
-            ["login", "--redirect-port", "http"],
-            "argument --redirect-port: invalid",
-            id="port-not-a-number",
-        ),
-        pytest.param(
-            ["login", "--redirect-port", "70000"],
-            "argument --redirect-port: invalid port: '70000' (0-65535)",
-            id="port-out-of-range",
-        ),
-        pytest.param(
-            ["login", "--timeout", "nan"],
-            "argument --timeout: invalid number of seconds: 'nan'",
-            id="timeout-nan",
-        ),
-        pytest.param(
-            ["login", "--timeout", "0"],
-            "argument --timeout: invalid number of seconds: '0'",
-            id="timeout-zero",
-        ),
-        pytest.param(
-            ["token", "--min-ttl", "x"],
-            "argument --min-ttl: invalid number of seconds",
-            id="min-ttl",
-        ),
         pytest.param(["status", "--profile"], "expected one argument", id="missing-value"),
+        *(
+            pytest.param(
+                [command, option, value], f"argument {option}: {says}", id=f"{option}={value}"
+            )
+            for command, option, value, says in BAD_OPTION_VALUES
+        ),
     ],
 )
 def test_argument_errors_exit_2_with_the_usage(cli: Cli, args: list[str], message: str) -> None:

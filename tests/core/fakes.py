@@ -1,4 +1,4 @@
-"""In-memory fakes of the core's ports, and small builders of server answers.
+"""In-memory fakes of the core's ports, small builders of server answers, and drivers on them.
 
 Every fake records what the core asked of it, so a test can state both what came
 out and what was done on the way: the requests sent, the replies given to the
@@ -12,12 +12,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from pkceflow_core import (
     CallbackReply,
     CallbackTimeoutError,
+    ClientConfig,
+    Driver,
     Events,
     HttpRequest,
     HttpResponse,
@@ -35,6 +38,8 @@ REVOCATION_ENDPOINT = "https://as.example.com/revoke"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 #: A fixed clock reading (seconds since the epoch) that tests start from.
 NOW = 1_700_000_000.0
+#: The store key of the login the drivers' tests keep.
+KEY = "work"
 
 
 def make_server(
@@ -251,6 +256,23 @@ class MemoryStore:
         return key_lock is not None and key_lock.locked()
 
 
+class ChangedMeanwhile(MemoryStore):
+    """A MemoryStore in which ``meanwhile(store, key)`` runs each time a lock is taken:
+    what another thread or process did with the login while the caller waited for it."""
+
+    def __init__(
+        self, initial: Mapping[str, TokenSet], meanwhile: Callable[[MemoryStore, str], None]
+    ) -> None:
+        super().__init__(initial)
+        self._meanwhile = meanwhile
+
+    @contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        with super().lock(key):
+            self._meanwhile(self, key)
+            yield
+
+
 # -- Clock, events, id_token check, entropy ------------------------------------------
 
 
@@ -326,3 +348,57 @@ class CountingEntropy:
         self.requests.append(n)
         seed = len(self.requests)
         return bytes((seed * 31 + i) % 256 for i in range(n))
+
+
+# -- drivers on the fakes -------------------------------------------------------------------
+
+
+def make_driver(
+    transport: ScriptedTransport,
+    store: MemoryStore,
+    clock: FakeClock,
+    *,
+    server: ServerMetadata | None = None,
+    **options: Any,
+) -> Driver:
+    """A Driver of the public client ``pkceflow-cli`` at ``server`` (``make_server()``)."""
+    return Driver(
+        server or make_server(),
+        ClientConfig("pkceflow-cli"),
+        transport,
+        store,
+        clock=clock,
+        **options,
+    )
+
+
+@dataclass
+class Rig:
+    """A driver wired to fakes of every port."""
+
+    server: ServerMetadata = field(default_factory=make_server)
+    transport: ScriptedTransport = field(default_factory=ScriptedTransport)
+    store: MemoryStore = field(default_factory=MemoryStore)
+    events: RecordingEvents = field(default_factory=RecordingEvents)
+    clock: FakeClock = field(default_factory=FakeClock)
+    checker: IdTokenChecker = field(default_factory=IdTokenChecker)
+    browser: FakeBrowser = field(default_factory=FakeBrowser)
+
+    @property
+    def driver(self) -> Driver:
+        return make_driver(
+            self.transport,
+            self.store,
+            self.clock,
+            server=self.server,
+            events=self.events,
+            check_id_token=self.checker,
+        )
+
+    def listener(self, *targets: str) -> FakeListener:
+        return FakeListener(self.browser, targets)
+
+    def login(self, *targets: str, **kwargs: Any) -> TokenSet:
+        return self.driver.login(
+            KEY, listener=self.listener(*targets), browser=self.browser, **kwargs
+        )

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
-
 import attrs
 import pytest
 
@@ -24,7 +19,6 @@ from pkceflow_core import (
     LoginRequiredError,
     MetadataError,
     Quirks,
-    ServerMetadata,
     StoreError,
     TokenError,
     TokenSet,
@@ -34,15 +28,14 @@ from pkceflow_core import (
 from pkceflow_core._pkce import s256
 from tests.core.fakes import (
     ISSUER,
+    KEY,
     NOW,
     REDIRECT_URI,
     TOKEN_ENDPOINT,
+    ChangedMeanwhile,
     FakeBrowser,
-    FakeClock,
-    FakeListener,
-    IdTokenChecker,
     MemoryStore,
-    RecordingEvents,
+    Rig,
     ScriptedTransport,
     error_response,
     form_of,
@@ -53,45 +46,11 @@ from tests.core.fakes import (
 )
 from tests.support.threads import at_once
 
-KEY = "work"
 GOOD = "/callback?code=good-code&state={state}"
 STRAY = "/callback?code=stray-code&state=forged"
 
 FRESH = TokenSet("access-1", expires_at=NOW + 3600, refresh_token="refresh-1", scope=("read",))
 EXPIRED = TokenSet("access-0", expires_at=NOW - 1, refresh_token="refresh-0", scope=("read",))
-
-
-@dataclass
-class Rig:
-    """A driver wired to fakes of every port."""
-
-    server: ServerMetadata = field(default_factory=make_server)
-    transport: ScriptedTransport = field(default_factory=ScriptedTransport)
-    store: MemoryStore = field(default_factory=MemoryStore)
-    events: RecordingEvents = field(default_factory=RecordingEvents)
-    clock: FakeClock = field(default_factory=FakeClock)
-    checker: IdTokenChecker = field(default_factory=IdTokenChecker)
-    browser: FakeBrowser = field(default_factory=FakeBrowser)
-
-    @property
-    def driver(self) -> Driver:
-        return Driver(
-            self.server,
-            ClientConfig("pkceflow-cli"),
-            self.transport,
-            self.store,
-            clock=self.clock,
-            events=self.events,
-            check_id_token=self.checker,
-        )
-
-    def listener(self, *targets: str) -> FakeListener:
-        return FakeListener(self.browser, targets)
-
-    def login(self, *targets: str, **kwargs: Any) -> TokenSet:
-        return self.driver.login(
-            KEY, listener=self.listener(*targets), browser=self.browser, **kwargs
-        )
 
 
 @pytest.fixture
@@ -476,14 +435,7 @@ def test_32_threads_asking_for_an_expired_token_cause_one_refresh(rig: Rig) -> N
 
 
 def test_a_token_refreshed_by_another_thread_meanwhile_is_used() -> None:
-    class OtherThreadRefreshes(MemoryStore):
-        @contextmanager
-        def lock(self, key: str) -> Iterator[None]:
-            with super().lock(key):
-                self.save(key, FRESH)
-                yield
-
-    rig = Rig(store=OtherThreadRefreshes({KEY: EXPIRED}))
+    rig = Rig(store=ChangedMeanwhile({KEY: EXPIRED}, lambda store, key: store.save(key, FRESH)))
 
     assert rig.driver.token(KEY) == FRESH
     assert rig.transport.requests == []
@@ -493,15 +445,11 @@ def test_a_token_refreshed_by_another_thread_meanwhile_is_used() -> None:
 def test_a_token_replaced_meanwhile_by_another_expired_one_is_refreshed() -> None:
     other = TokenSet("access-x", expires_at=NOW - 5, refresh_token="refresh-x")
 
-    class OtherProcessStored(MemoryStore):
-        @contextmanager
-        def lock(self, key: str) -> Iterator[None]:
-            with super().lock(key):
-                if self.load(key) == EXPIRED:
-                    self.save(key, other)
-                yield
+    def another_process_stores_other(store: MemoryStore, key: str) -> None:
+        if store.load(key) == EXPIRED:
+            store.save(key, other)
 
-    rig = Rig(store=OtherProcessStored({KEY: EXPIRED}))
+    rig = Rig(store=ChangedMeanwhile({KEY: EXPIRED}, another_process_stores_other))
     rig.transport.add(token_response("access-1"))
 
     assert rig.driver.token(KEY).access_token == "access-1"
@@ -509,14 +457,7 @@ def test_a_token_replaced_meanwhile_by_another_expired_one_is_refreshed() -> Non
 
 
 def test_a_login_removed_while_waiting_for_the_lock_requires_a_login() -> None:
-    class LoggedOutMeanwhile(MemoryStore):
-        @contextmanager
-        def lock(self, key: str) -> Iterator[None]:
-            with super().lock(key):
-                self.delete(key)
-                yield
-
-    rig = Rig(store=LoggedOutMeanwhile({KEY: EXPIRED}))
+    rig = Rig(store=ChangedMeanwhile({KEY: EXPIRED}, lambda store, key: store.delete(key)))
 
     with pytest.raises(LoginRequiredError, match="was removed"):
         rig.driver.token(KEY)
@@ -661,14 +602,7 @@ def test_refresh_without_stored_login_requires_a_login(rig: Rig) -> None:
 def test_refresh_uses_a_token_refreshed_meanwhile_even_if_expired() -> None:
     other = TokenSet("access-x", expires_at=NOW - 5, refresh_token="refresh-x")
 
-    class OtherProcessRefreshed(MemoryStore):
-        @contextmanager
-        def lock(self, key: str) -> Iterator[None]:
-            with super().lock(key):
-                self.save(key, other)
-                yield
-
-    rig = Rig(store=OtherProcessRefreshed({KEY: FRESH}))
+    rig = Rig(store=ChangedMeanwhile({KEY: FRESH}, lambda store, key: store.save(key, other)))
 
     assert rig.driver.refresh(KEY) == other
     assert rig.transport.requests == []

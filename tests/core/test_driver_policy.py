@@ -15,8 +15,6 @@ import attrs
 import pytest
 
 from pkceflow_core import (
-    ClientConfig,
-    Driver,
     HttpResponse,
     IdentityChangedError,
     InvalidResponseError,
@@ -43,6 +41,7 @@ from tests.core.fakes import (
     error_response,
     form_of,
     json_response,
+    make_driver,
     make_server,
     token_response,
 )
@@ -54,22 +53,6 @@ KEY = "work"
 def obtained(lifetime: float, *, at: float = NOW, refresh: str = "refresh-1") -> TokenSet:
     """A token set as the token endpoint left it at ``at``, valid for ``lifetime``."""
     return TokenSet("access-1", expires_at=at + lifetime, obtained_at=at, refresh_token=refresh)
-
-
-def make_driver(
-    transport: ScriptedTransport,
-    store: MemoryStore,
-    clock: FakeClock,
-    **kwargs: object,
-) -> Driver:
-    return Driver(
-        make_server(),
-        ClientConfig("pkceflow-cli"),
-        transport,
-        store,
-        clock=clock,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 # -- 14.4: short-lived tokens ------------------------------------------------------------
@@ -203,12 +186,11 @@ def test_another_identity_without_a_revocation_endpoint_only_ends_the_login() ->
     store = MemoryStore({KEY: attrs.evolve(obtained(10, at=NOW - 10), id_token="id-1")})
     transport = ScriptedTransport(token_response("access-2", id_token="id-2"))
     checker = IdTokenChecker(IdentityChangedError("another aud", claim="aud"))
-    driver = Driver(
-        make_server(revocation_endpoint=None),
-        ClientConfig("pkceflow-cli"),
+    driver = make_driver(
         transport,
         store,
-        clock=FakeClock(),
+        FakeClock(),
+        server=make_server(revocation_endpoint=None),
         check_id_token=checker,
     )
 

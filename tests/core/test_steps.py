@@ -252,22 +252,33 @@ _OPERATIONS: dict[str, Operation] = {
     "token": lambda policy: policy.token(KEY, min_ttl=60.0),
     "refresh": lambda policy: policy.refresh(KEY),
 }
+#: Which of the ready runners turns next, for hypothesis to pick.
+_PICKS = st.integers(min_value=0, max_value=3)
+
+
+def _interleaved(
+    names: list[str], schedule: list[int], server: _Server, store: _Store, clock: FakeClock
+) -> list[_Runner]:
+    """A runner for each operation ``names`` names, on ``store`` and ``server``, turned in
+    the order ``schedule`` picks until all are done."""
+    runners = [
+        _Runner(i, _OPERATIONS[name](_policy(clock)), store, server) for i, name in enumerate(names)
+    ]
+    _interleave(runners, schedule)
+    return runners
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    schedule=st.lists(st.integers(min_value=0, max_value=3), max_size=60),
+    schedule=st.lists(_PICKS, max_size=60),
     callers=st.integers(min_value=2, max_value=4),
 )
 def test_callers_asking_for_an_expired_token_send_one_refresh_whatever_the_interleaving(
     schedule: list[int], callers: int
 ) -> None:
     server, store, clock = _Server(), _Store({KEY: _expired()}), FakeClock()
-    runners = [
-        _Runner(i, _policy(clock).token(KEY, min_ttl=60.0), store, server) for i in range(callers)
-    ]
 
-    _interleave(runners, schedule)
+    runners = _interleaved(["token"] * callers, schedule, server, store, clock)
 
     assert server.sent == ["rt-0"]  # one refresh for one expiry
     assert not server.reuse_detected
@@ -279,18 +290,14 @@ def test_callers_asking_for_an_expired_token_send_one_refresh_whatever_the_inter
 @settings(max_examples=300, deadline=None)
 @given(
     operations=st.lists(st.sampled_from(sorted(_OPERATIONS)), min_size=2, max_size=4),
-    schedule=st.lists(st.integers(min_value=0, max_value=3), max_size=80),
+    schedule=st.lists(_PICKS, max_size=80),
 )
 def test_no_interleaving_of_tokens_and_forced_refreshes_replays_or_loses_a_refresh_token(
     operations: list[str], schedule: list[int]
 ) -> None:
     server, store, clock = _Server(), _Store({KEY: _expired()}), FakeClock()
-    runners = [
-        _Runner(i, _OPERATIONS[name](_policy(clock)), store, server)
-        for i, name in enumerate(operations)
-    ]
 
-    _interleave(runners, schedule)
+    runners = _interleaved(operations, schedule, server, store, clock)
 
     assert len(server.sent) == len(set(server.sent))  # no refresh token is sent twice
     assert not server.reuse_detected
@@ -302,18 +309,15 @@ def test_no_interleaving_of_tokens_and_forced_refreshes_replays_or_loses_a_refre
 
 @settings(max_examples=200, deadline=None)
 @given(
-    schedule=st.lists(st.integers(min_value=0, max_value=3), max_size=60),
+    schedule=st.lists(_PICKS, max_size=60),
     callers=st.integers(min_value=2, max_value=3),
 )
 def test_a_lost_refresh_answer_is_never_replayed_by_the_callers_that_waited(
     schedule: list[int], callers: int
 ) -> None:
     server, store, clock = _Server(lose_next_answer=True), _Store({KEY: _expired()}), FakeClock()
-    runners = [
-        _Runner(i, _policy(clock).token(KEY, min_ttl=60.0), store, server) for i in range(callers)
-    ]
 
-    _interleave(runners, schedule)
+    runners = _interleaved(["token"] * callers, schedule, server, store, clock)
 
     # The one refresh sent went unanswered: nobody sends its token again, every
     # caller is told so, and the login is kept, marked, for the next call to settle.

@@ -3,9 +3,10 @@
 ``harness.py`` gives the authorization server and the ways to log in; this module plugs
 them into pkceflow:
 
-- :class:`HttpBrowser`, a ``BrowserLauncher`` for ``Client(browser=...)`` that logs in
-  over plain HTTP (``http_login``) in a thread of its own and then requests the redirect
-  at pkceflow's loopback listener, like a browser following the redirect would;
+- :class:`ThreadedSignIn`, a ``BrowserLauncher`` that walks a sign-in in a thread of its
+  own, and :class:`HttpBrowser`, the one for ``Client(browser=...)`` that logs in over
+  plain HTTP (``http_login``) and then requests the redirect at pkceflow's loopback
+  listener, like a browser following the redirect would;
 - :class:`QueueBrowser`, which hands the URL to the thread that owns Playwright (its sync
   API is not thread-safe), while ``client.login()`` runs in a :class:`Worker` thread;
 - :class:`RecordingTransport`, a Transport wrapper that keeps every request pkceflow sent;
@@ -130,7 +131,50 @@ def deliver_redirect(url: str, *, timeout: float = HTTP_TIMEOUT) -> Delivery:
 # Browser adapters for the library (Client(browser=...)).
 
 
-class HttpBrowser:
+class ThreadedSignIn:
+    """A BrowserLauncher whose ``open(url)`` returns at once (pkceflow then waits at its
+    listener) while a thread of its own runs :meth:`_walk` (each subclass's sign-in).
+
+    :meth:`join_threads` waits for those threads and re-raises what went wrong in them.
+    """
+
+    #: The name of the sign-in threads.
+    thread_name = "e2e-sign-in"
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        #: What the sign-in threads raised, first failure first.
+        self.errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+
+    def open(self, url: str) -> bool:
+        self.urls.append(url)
+        thread = threading.Thread(target=self._run, args=(url,), name=self.thread_name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return True
+
+    def _run(self, url: str) -> None:
+        try:
+            self._walk(url)
+        except BaseException as exc:  # handed to the test thread by join_threads()
+            self.errors.append(exc)
+
+    def _walk(self, url: str) -> None:
+        """Sign in at ``url`` (in the sign-in thread)."""
+        raise NotImplementedError
+
+    def join_threads(self, timeout: float) -> None:
+        """Wait for the sign-in threads; re-raise the first error in them."""
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
+                raise HarnessError(f"the sign-in did not end within {timeout:g} s")
+        if self.errors:
+            raise self.errors[0]
+
+
+class HttpBrowser(ThreadedSignIn):
     """A BrowserLauncher that logs in over plain HTTP, in a thread of its own.
 
     ``open(url)`` returns at once (pkceflow then waits at its listener) while the thread
@@ -141,6 +185,8 @@ class HttpBrowser:
     it re-raises what went wrong in the thread.
     """
 
+    thread_name = "e2e-http-browser"
+
     def __init__(
         self,
         *,
@@ -150,51 +196,32 @@ class HttpBrowser:
         rewrite: Callable[[str], str] | None = None,
         stray: Sequence[str] = (),
     ) -> None:
+        super().__init__()
         self.login = login
         self.consent = consent
         self.cancel_at = cancel_at
         self.rewrite = rewrite
         self.stray = tuple(stray)
         self.stray_deliveries: list[Delivery] = []
-        self.urls: list[str] = []
         #: The URL the authorization server redirected to (before ``rewrite``).
         self.landed: str | None = None
         #: The URL requested at pkceflow's listener (after ``rewrite``).
         self.delivered: str | None = None
         self.delivery: Delivery | None = None
-        self._threads: list[threading.Thread] = []
-        self._errors: list[BaseException] = []
 
-    def open(self, url: str) -> bool:
-        self.urls.append(url)
-        thread = threading.Thread(
-            target=self._run, args=(url,), name="e2e-http-browser", daemon=True
+    def _walk(self, url: str) -> None:
+        self.landed = http_login(
+            url, login=self.login, consent=self.consent, cancel_at=self.cancel_at
         )
-        self._threads.append(thread)
-        thread.start()
-        return True
-
-    def _run(self, url: str) -> None:
-        try:
-            self.landed = http_login(
-                url, login=self.login, consent=self.consent, cancel_at=self.cancel_at
-            )
-            redirect_uri = self.landed.split("?", 1)[0]
-            for query in self.stray:
-                self.stray_deliveries.append(deliver_redirect(f"{redirect_uri}?{query}"))
-            self.delivered = self.rewrite(self.landed) if self.rewrite else self.landed
-            self.delivery = deliver_redirect(self.delivered)
-        except BaseException as exc:  # handed to the test thread by join()
-            self._errors.append(exc)
+        redirect_uri = self.landed.split("?", 1)[0]
+        for query in self.stray:
+            self.stray_deliveries.append(deliver_redirect(f"{redirect_uri}?{query}"))
+        self.delivered = self.rewrite(self.landed) if self.rewrite else self.landed
+        self.delivery = deliver_redirect(self.delivered)
 
     def join(self, timeout: float = 2 * HTTP_TIMEOUT) -> Delivery:
         """Wait for the thread; re-raise its error; return the listener's answer."""
-        for thread in self._threads:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise HarnessError(f"the HTTP browser thread did not end within {timeout:g} s")
-        if self._errors:
-            raise self._errors[0]
+        self.join_threads(timeout)
         if self.delivery is None:
             raise HarnessError("the HTTP browser was never opened")
         return self.delivery

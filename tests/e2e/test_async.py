@@ -27,25 +27,30 @@ from collections.abc import Coroutine, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from pkceflow.async_client import AsyncClient
 from pkceflow.file_store import FileStore
-from pkceflow.memory_store import MemoryStore
 from pkceflow.oidc import unverified_claims
 from pkceflow.plugins import make_plugin_manager
 from pkceflow.settings import HttpOptions, Interaction, Redirect
 from pkceflow_core import TokenSet
 from pkceflow_core.ports import TokenStore
 from tests.support import aio
-from tests.support.aio import aged, connectable, lock_waiters, until
+from tests.support.aio import (
+    aged,
+    cancel_behind_a_held_lock,
+    cancel_the_login,
+    login,
+    new_store,
+)
+from tests.support.oauth import redirect_port
 from tests.support.store_process import StoreProcess
 
 from .harness import OidcProviderServer, http_login
 from .servers.oidc_provider import OidcProvider
-from .support import Delivery, deliver_redirect
+from .support import Delivery, ThreadedSignIn, deliver_redirect
 
 T = TypeVar("T")
 
@@ -69,7 +74,7 @@ def server(oidc_provider_refresh: OidcProviderServer) -> OidcProvider:
     return OidcProvider(oidc_provider_refresh)
 
 
-class SignIn:
+class SignIn(ThreadedSignIn):
     """A BrowserLauncher: devInteractions' sign-in as ``login``, in a thread of its own,
     then the redirect it ends at requested at pkceflow's listener.
 
@@ -78,47 +83,29 @@ class SignIn:
     """
 
     def __init__(self, server: OidcProvider, login: str = "alice", *, abandon: bool = False):
+        super().__init__()
         self.server = server
         self.login = login
         self.abandon = abandon
-        self.urls: list[str] = []
         self.delivery: Delivery | None = None
         self.at_login_page = threading.Event()
-        self._errors: list[BaseException] = []
-        self._threads: list[threading.Thread] = []
 
-    def open(self, url: str) -> bool:
-        self.urls.append(url)
-        thread = threading.Thread(target=self._run, args=(url,), name="e2e-sign-in", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-        return True
-
-    def _run(self, url: str) -> None:
-        try:
-            if self.abandon:
-                assert self.server.sign_in(url, outcome="abandon") is None
-                self.at_login_page.set()
-                return
-            self.delivery = deliver_redirect(http_login(url, login=self.login))
-        except BaseException as exc:  # handed to the test by join()
-            self._errors.append(exc)
+    def _walk(self, url: str) -> None:
+        if self.abandon:
+            assert self.server.sign_in(url, outcome="abandon") is None
+            self.at_login_page.set()
+            return
+        self.delivery = deliver_redirect(http_login(url, login=self.login))
 
     def join(self) -> Delivery | None:
         """Wait for the sign-in; re-raise what went wrong in it; the listener's answer."""
-        for thread in self._threads:
-            thread.join(WAIT)
-            assert not thread.is_alive(), f"the sign-in did not end within {WAIT:g} s"
-        if self._errors:
-            raise self._errors[0]
+        self.join_threads(WAIT)
         return self.delivery
 
     def redirect_port(self) -> int:
         """The port of the redirect URI in the (one) authorization URL."""
         [url] = self.urls
-        port = urlsplit(dict(parse_qsl(urlsplit(url).query))["redirect_uri"]).port
-        assert port is not None
-        return port
+        return redirect_port(url)
 
 
 class HeldTokenRelay:
@@ -225,21 +212,13 @@ def make_client(
     )
 
 
-async def login(client: AsyncClient, browser: SignIn) -> TokenSet:
-    """``client.login()``, then the browser's reading of the result page waited for.
-
-    The listener serves that page after the login returned; a coroutine that ends its
-    event loop at once cuts it short (the AsyncClient has no way to await it).
-    """
-    try:
-        return await client.login()
-    finally:
-        await asyncio.to_thread(browser.join)
-
-
-def new_store(kind: str, folder: Path) -> TokenStore:
-    """A MemoryStore, or a FileStore in ``folder``."""
-    return MemoryStore() if kind == "memory" else FileStore(folder / "tokens")
+async def held_refresh(client: AsyncClient, relay: HeldTokenRelay) -> asyncio.Task[TokenSet]:
+    """``client.refresh()`` in a task, returned once the server has carried it out: the
+    relay holds its answer back until :meth:`HeldTokenRelay.release`."""
+    relay.hold_next()
+    refreshing = asyncio.create_task(client.refresh())
+    await asyncio.to_thread(relay.forwarded.wait, WAIT)
+    return refreshing
 
 
 def token_answer(raw: bytes) -> Mapping[str, Any]:
@@ -297,7 +276,7 @@ def test_a_thousand_tasks_and_another_process_on_a_due_token_send_one_refresh(
 
     async def scenario() -> tuple[TokenSet, list[str], dict[str, Any], int]:
         async with make_client(server, FileStore(folder), browser) as client:
-            await login(client, browser)
+            await login(client, browser.join)
             stale = await aged(client)
             await client.driver()  # discovered before the start
             with StoreProcess.token(
@@ -346,18 +325,10 @@ def test_a_cancelled_login_closes_its_listener_and_stores_nothing(
 
     async def scenario() -> None:
         async with make_client(server, store, browser) as client:
-            signing_in = asyncio.create_task(client.login())
-            await until(browser.at_login_page.is_set, WAIT)  # the person stopped there
-            port = browser.redirect_port()
-            assert connectable(port)
-
-            signing_in.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await signing_in
-
-            assert signing_in.cancelled()
-            assert not connectable(port)
-            assert await client.stored() is None
+            # The person stops at the login page.
+            await cancel_the_login(
+                client, browser.at_login_page.is_set, browser.redirect_port, WAIT
+            )
 
     run(scenario())
     browser.join()
@@ -376,11 +347,9 @@ def test_a_task_cancelled_while_its_refresh_is_answered_keeps_the_rotated_token(
     async def scenario() -> None:
         store = new_store(kind, tmp_path)
         async with make_client(server, store, browser, token_url=relay.url) as client:
-            first = await login(client, browser)
+            first = await login(client, browser.join)
             before = server.refresh_grants(client_id)
-            relay.hold_next()
-            refreshing = asyncio.create_task(client.refresh())
-            await asyncio.to_thread(relay.forwarded.wait, WAIT)  # carried out; answer held
+            refreshing = await held_refresh(client, relay)
 
             refreshing.cancel()
             await asyncio.sleep(0.1)
@@ -412,11 +381,9 @@ def test_a_task_cancelled_behind_another_task_s_refresh_sends_nothing(
     async def scenario() -> None:
         store = new_store(kind, tmp_path)
         async with make_client(server, store, browser, token_url=relay.url) as client:
-            await login(client, browser)
+            await login(client, browser.join)
             before = server.refresh_grants(client_id)
-            relay.hold_next()
-            first = asyncio.create_task(client.refresh())
-            await asyncio.to_thread(relay.forwarded.wait, WAIT)
+            first = await held_refresh(client, relay)
             # A forced refresh of its own, queued for the lock the first one holds.
             second = asyncio.create_task(client.refresh())
             await asyncio.sleep(0.1)
@@ -445,27 +412,14 @@ def test_a_task_cancelled_waiting_for_another_process_s_lock_sends_nothing(
 
     async def scenario() -> None:
         async with make_client(server, FileStore(folder), browser) as client:
-            await login(client, browser)
+            await login(client, browser.join)
             stale = await aged(client)
             requests_before = len(server.server.requests())
             grants_before = server.refresh_grants(client_id)
-            with StoreProcess.hold(folder, client.profile) as holder:
-                asking = asyncio.create_task(client.token())
-                await until(lambda: lock_waiters() == 1, WAIT)
-                await asyncio.sleep(0.05)
-
-                asking.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await asking
-
-                holder.go()
-                assert await asyncio.to_thread(holder.result) == {"released": True}
-            await until(lambda: lock_waiters() == 0, WAIT)
+            await cancel_behind_a_held_lock(client, folder, WAIT)
             assert server.refresh_grants(client_id) == grants_before
             assert server.server.requests()[requests_before:] == []
             assert await client.stored() == stale
-            with FileStore(folder, lock_timeout=WAIT).lock(client.profile):
-                pass  # free again
             assert server.introspect(str(stale.refresh_token)) is True
 
     run(scenario())

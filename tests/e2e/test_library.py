@@ -26,6 +26,7 @@ from pkceflow_core import (
     LoginRequiredError,
     ServerMetadata,
     TokenError,
+    TokenSet,
 )
 from pkceflow_core.errors import IssuerMismatchError, MissingIssuerError
 
@@ -60,6 +61,17 @@ def new_requests(server: OidcProviderServer, mark: int) -> list[str]:
 
 def token_posts(requests: list[str]) -> list[str]:
     return [r for r in requests if r.startswith("POST /token ")]
+
+
+def log_in(
+    server: OidcProviderServer, transport: RecordingTransport, browser: HttpBrowser, **options: Any
+) -> tuple[Client, TokenSet]:
+    """A login through ``make_client(server, transport, browser, **options)``, in which
+    ``browser`` signs in: the client and the token set it got."""
+    client = make_client(server, transport, browser, **options)
+    tokens = client.login()
+    assert browser.join().signed_in
+    return client, tokens
 
 
 def test_login_public_client(
@@ -152,15 +164,13 @@ def test_login_confidential_client(
 ) -> None:
     server = oidc_provider
     browser = HttpBrowser(login="ivan")
-    client = make_client(
+    client, tokens = log_in(
         server,
         transport,
         browser,
         client_id=CONFIDENTIAL_CLIENT_ID,
         client_secret=CONFIDENTIAL_CLIENT_SECRET,
     )
-    tokens = client.login()
-    assert browser.join().signed_in
 
     auth = browser.authorization_params
     assert auth["code_challenge_method"] == "S256"
@@ -197,15 +207,9 @@ def test_redirect_uri_hosts(
     uri_host: str,
 ) -> None:
     browser = HttpBrowser()
-    client = make_client(
-        oidc_provider,
-        transport,
-        browser,
-        scope="openid",
-        redirect=Redirect(host=redirect_host),
+    client, tokens = log_in(
+        oidc_provider, transport, browser, scope="openid", redirect=Redirect(host=redirect_host)
     )
-    tokens = client.login()
-    assert browser.join().signed_in
 
     redirect_uri = browser.authorization_params["redirect_uri"]
     parts = urllib.parse.urlsplit(redirect_uri)
@@ -226,15 +230,7 @@ def test_fixed_redirect_port(
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     browser = HttpBrowser()
-    client = make_client(
-        oidc_provider,
-        transport,
-        browser,
-        scope="openid",
-        redirect=Redirect(port=port),
-    )
-    client.login()
-    assert browser.join().signed_in
+    log_in(oidc_provider, transport, browser, scope="openid", redirect=Redirect(port=port))
     assert browser.authorization_params["redirect_uri"] == f"http://127.0.0.1:{port}/callback"
 
 
@@ -368,9 +364,7 @@ def test_refresh_rotates_and_reuse_is_refused(
 ) -> None:
     server = oidc_provider_refresh
     browser = HttpBrowser(login="judy")
-    client = make_client(server, transport, browser)
-    first = client.login()
-    assert browser.join().signed_in
+    client, first = log_in(server, transport, browser)
     assert first.refresh_token is not None
 
     second = client.refresh()
@@ -410,9 +404,7 @@ def test_logout_revokes(
 ) -> None:
     server = oidc_provider_refresh
     browser = HttpBrowser()
-    client = make_client(server, transport, browser)
-    tokens = client.login()
-    browser.join()
+    client, tokens = log_in(server, transport, browser)
     assert tokens.refresh_token is not None
     assert server.introspect(tokens.refresh_token)["active"] is True
 
@@ -439,13 +431,11 @@ def test_provider_default_refresh_policy(
     server = oidc_provider_default_short_ttl
     browser = HttpBrowser()
     if offline:
-        client = make_client(
+        client, tokens = log_in(
             server, transport, browser, scope="openid offline_access", params={"prompt": "consent"}
         )
     else:
-        client = make_client(server, transport, browser, scope="openid")
-    tokens = client.login()
-    browser.join()
+        client, tokens = log_in(server, transport, browser, scope="openid")
     assert browser.authorization_params.get("prompt") == ("consent" if offline else None)
     assert (tokens.refresh_token is not None) == offline
 
@@ -476,9 +466,7 @@ def test_forged_callbacks_are_ignored(
         "code=forged-code",
     ]
     browser = HttpBrowser(stray=stray)
-    client = make_client(oidc_provider, transport, browser, scope="openid")
-    tokens = client.login()
-    assert browser.join().signed_in
+    client, tokens = log_in(oidc_provider, transport, browser, scope="openid")
     assert [d.status for d in browser.stray_deliveries] == [400, 400, 400]
     assert all("does not belong to the sign-in" in d.page for d in browser.stray_deliveries)
     (exchange,) = transport.to(client.server.token_endpoint)
@@ -493,9 +481,7 @@ def test_concurrent_callers_refresh_once(
     # would revoke the whole grant: only one may reach the provider.
     server = oidc_provider_refresh
     browser = HttpBrowser()
-    client = make_client(server, transport, browser, scope="openid")
-    tokens = client.login()
-    browser.join()
+    client, tokens = log_in(server, transport, browser, scope="openid")
     # Make pkceflow see the access token as expired (the provider still has it active).
     client.store.save(client.profile, attrs.evolve(tokens, expires_at=time.time() - 5))
 

@@ -18,7 +18,6 @@ long ago). Only ``short_lived_one_refresh`` waits for a real 20 s token to expir
 from __future__ import annotations
 
 import os
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from tests.support.threads import at_once
 
 from .harness import http_request, query_params
 from .servers.base import RealServer, RegisteredClient, SignInRefused
-from .support import CliRun, PkceflowCli, Worker, deliver_redirect, relayed_url
+from .support import CliRun, PkceflowCli, ThreadedSignIn, Worker, deliver_redirect, relayed_url
 
 Outcome = Literal["allow", "deny", "abandon"]
 
@@ -68,66 +67,59 @@ def _issuer(server: RealServer, client: RegisteredClient) -> str:
     return server.issuer
 
 
+@attrs.frozen
+class Attempt:
+    """How a login goes, through the library or the CLI alike: the person's ``outcome``
+    at the server's sign-in, the client id pkceflow is given (None: the registered
+    one's), and how long the login waits for its callback."""
+
+    outcome: Outcome = "allow"
+    client_id: str | None = None
+    timeout: float = LOGIN_TIMEOUT
+
+
+#: The person signs in and allows, with the registered client id.
+ALLOWED = Attempt()
+
+
 # --------------------------------------------------------------------------------------------
 # The library.
 
 
-class SignInBrowser:
+class SignInBrowser(ThreadedSignIn):
     """A BrowserLauncher: the server's own sign-in in a thread, then the redirect it ends
     at requested at pkceflow's listener, as a browser following it would."""
 
     def __init__(self, server: RealServer, outcome: Outcome = "allow") -> None:
+        super().__init__()
         self.server = server
         self.outcome: Outcome = outcome
-        self.urls: list[str] = []
         #: Where the server sent the browser (None: it did not, e.g. "abandon").
         self.landed: str | None = None
-        self.errors: list[BaseException] = []
-        self._threads: list[threading.Thread] = []
 
-    def open(self, url: str) -> bool:
-        self.urls.append(url)
-        thread = threading.Thread(target=self._run, args=(url,), name="e2e-sign-in", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-        return True
-
-    def _run(self, url: str) -> None:
-        try:
-            self.landed = self.server.sign_in(url, outcome=self.outcome)
-            if self.landed is not None:
-                deliver_redirect(self.landed)
-        except BaseException as exc:  # handed to the test by join()
-            self.errors.append(exc)
+    def _walk(self, url: str) -> None:
+        self.landed = self.server.sign_in(url, outcome=self.outcome)
+        if self.landed is not None:
+            deliver_redirect(self.landed)
 
     def join(self, timeout: float = LOGIN_TIMEOUT) -> None:
         """Wait for the sign-in thread; re-raise what went wrong in it."""
-        for thread in self._threads:
-            thread.join(timeout)
-            assert not thread.is_alive(), f"the sign-in did not end within {timeout:g} s"
-        if self.errors:
-            raise self.errors[0]
+        self.join_threads(timeout)
 
 
 def make_client(
-    server: RealServer,
-    client: RegisteredClient,
-    folder: Path,
-    *,
-    outcome: Outcome = "allow",
-    client_id: str | None = None,
-    timeout: float = LOGIN_TIMEOUT,
+    server: RealServer, client: RegisteredClient, folder: Path, attempt: Attempt = ALLOWED
 ) -> tuple[Client, SignInBrowser]:
-    browser = SignInBrowser(server, outcome)
+    browser = SignInBrowser(server, attempt.outcome)
     made = Client.from_issuer(
         _issuer(server, client),
-        client_id or client.client_id,
+        attempt.client_id or client.client_id,
         client_secret=client.client_secret,
         scope=client.scope,
         redirect=Redirect(
             host=client.redirect_host, port=client.redirect_port, path=client.redirect_path
         ),
-        interaction=Interaction(paste=False, timeout=timeout),
+        interaction=Interaction(paste=False, timeout=attempt.timeout),
         params=dict(client.params),
         store=FileStore(folder / "tokens"),
         browser=browser,
@@ -193,13 +185,7 @@ class CliLogin:
 
 
 def cli_login(
-    cli: PkceflowCli,
-    server: RealServer,
-    client: RegisteredClient,
-    *,
-    outcome: Outcome = "allow",
-    client_id: str | None = None,
-    timeout: float = LOGIN_TIMEOUT,
+    cli: PkceflowCli, server: RealServer, client: RegisteredClient, attempt: Attempt = ALLOWED
 ) -> CliLogin:
     """``pkceflow login --issuer ... --client-id ...`` with the relay BROWSER: the test
     walks the server's sign-in and delivers the redirect to pkceflow's listener."""
@@ -208,7 +194,7 @@ def cli_login(
         "--issuer",
         _issuer(server, client),
         "--client-id",
-        client_id or client.client_id,
+        attempt.client_id or client.client_id,
         "--scope",
         client.scope,
         "--redirect-host",
@@ -218,24 +204,33 @@ def cli_login(
         "--redirect-path",
         client.redirect_path,
         "--timeout",
-        f"{timeout:g}",
+        f"{attempt.timeout:g}",
     ]
     for key, value in client.params.items():
         args += ["--param", f"{key}={value}"]
     if client.client_secret is not None:
         args += ["--client-secret", client.client_secret]
     result_file = cli.next_result_file()
-    worker = Worker(lambda: cli.run(*args, browser="relay", timeout=timeout + 30))
+    worker = Worker(lambda: cli.run(*args, browser="relay", timeout=attempt.timeout + 30))
     url = relayed_url(result_file)
     landed: str | None = None
     refused: SignInRefused | None = None
     try:
-        landed = server.sign_in(url, outcome=outcome)
+        landed = server.sign_in(url, outcome=attempt.outcome)
     except SignInRefused as exc:
         refused = exc
     if landed is not None:
         deliver_redirect(landed)
-    return CliLogin(worker.result(timeout + 40), url, landed, refused)
+    return CliLogin(worker.result(attempt.timeout + 40), url, landed, refused)
+
+
+def cli_logged_in(cli: PkceflowCli, server: RealServer, client: RegisteredClient) -> TokenSet:
+    """:func:`cli_login`, which succeeds: the token set the CLI stored."""
+    done = cli_login(cli, server, client)
+    assert done.run.returncode == 0, str(done.run)
+    stored = cli.stored()
+    assert stored is not None, "no stored login"
+    return stored
 
 
 def age_stored(cli: PkceflowCli, profile: str = "default") -> TokenSet:
@@ -344,10 +339,7 @@ def test_wrong_verifier(real_server: RealServer) -> None:
 
 def test_cli_token_status(real_server: RealServer, cli: PkceflowCli) -> None:
     server = real_server
-    done = cli_login(cli, server, server.public)
-    assert done.run.returncode == 0, str(done.run)
-    stored = cli.stored()
-    assert stored is not None
+    stored = cli_logged_in(cli, server, server.public)
 
     token = cli.run("token")
     assert token.returncode == 0, str(token)
@@ -406,10 +398,7 @@ def test_old_refresh_refused(real_server: RealServer, tmp_path: Path) -> None:
 
 def test_reuse_detection(real_server: RealServer, cli: PkceflowCli) -> None:
     server = real_server
-    done = cli_login(cli, server, server.public)
-    assert done.run.returncode == 0, str(done.run)
-    first = cli.stored()
-    assert first is not None
+    first = cli_logged_in(cli, server, server.public)
     assert first.refresh_token is not None
     rotated = cli.run("refresh")
     assert rotated.returncode == 0, str(rotated)
@@ -444,10 +433,7 @@ def test_reuse_detection(real_server: RealServer, cli: PkceflowCli) -> None:
 
 def test_logout_revokes(real_server: RealServer, cli: PkceflowCli) -> None:
     server = real_server
-    done = cli_login(cli, server, server.public)
-    assert done.run.returncode == 0, str(done.run)
-    tokens = cli.stored()
-    assert tokens is not None
+    tokens = cli_logged_in(cli, server, server.public)
     assert tokens.refresh_token is not None
 
     logout = cli.run("logout")
@@ -476,8 +462,8 @@ def test_logout_revokes(real_server: RealServer, cli: PkceflowCli) -> None:
 def test_consent_denied(real_server: RealServer, tmp_path: Path, cli: PkceflowCli) -> None:
     server = real_server
     limit = _limit(server, "consent_denied")
-    timeout = LOGIN_TIMEOUT if limit is None else SHORT_TIMEOUT
-    client, browser = make_client(server, server.public, tmp_path, outcome="deny", timeout=timeout)
+    denied = Attempt("deny", timeout=LOGIN_TIMEOUT if limit is None else SHORT_TIMEOUT)
+    client, browser = make_client(server, server.public, tmp_path, denied)
 
     if limit is None:
         with pytest.raises(AuthorizationError) as refused:
@@ -493,7 +479,7 @@ def test_consent_denied(real_server: RealServer, tmp_path: Path, cli: PkceflowCl
     browser.join()
     assert client.stored() is None
 
-    done = cli_login(cli, server, server.public, outcome="deny", timeout=timeout)
+    done = cli_login(cli, server, server.public, denied)
     if limit is None:
         assert done.run.returncode == 3, str(done.run)
         assert "access_denied" in done.run.stderr, str(done.run)
@@ -507,9 +493,8 @@ def test_consent_denied(real_server: RealServer, tmp_path: Path, cli: PkceflowCl
 
 def test_consent_abandoned(real_server: RealServer, tmp_path: Path, cli: PkceflowCli) -> None:
     server = real_server
-    client, browser = make_client(
-        server, server.public, tmp_path, outcome="abandon", timeout=SHORT_TIMEOUT
-    )
+    abandoned = Attempt("abandon", timeout=SHORT_TIMEOUT)
+    client, browser = make_client(server, server.public, tmp_path, abandoned)
 
     with pytest.raises(CallbackTimeoutError):
         client.login()
@@ -517,7 +502,7 @@ def test_consent_abandoned(real_server: RealServer, tmp_path: Path, cli: Pkceflo
     assert browser.landed is None
     assert client.stored() is None
 
-    done = cli_login(cli, server, server.public, outcome="abandon", timeout=SHORT_TIMEOUT)
+    done = cli_login(cli, server, server.public, abandoned)
     assert done.run.returncode == 5, str(done.run)
     assert cli.stored() is None
 
@@ -542,8 +527,7 @@ def test_confidential(real_server: RealServer, tmp_path: Path, cli: PkceflowCli)
     assert server.introspect(second.access_token) is False, limit
     assert client.stored() is None
 
-    done = cli_login(cli, server, registered)
-    assert done.run.returncode == 0, str(done.run)
+    cli_logged_in(cli, server, registered)
     assert cli.run("refresh").returncode == 0
     stored = cli.stored()
     assert stored is not None
@@ -564,9 +548,8 @@ def test_wrong_client_id(
     record_property: Callable[[str, object], None],
 ) -> None:
     server = real_server
-    client, browser = make_client(
-        server, server.public, tmp_path, client_id=UNKNOWN_CLIENT_ID, timeout=SHORT_TIMEOUT
-    )
+    unknown = Attempt(client_id=UNKNOWN_CLIENT_ID, timeout=SHORT_TIMEOUT)
+    client, browser = make_client(server, server.public, tmp_path, unknown)
     started = time.monotonic()
 
     with pytest.raises(CallbackTimeoutError) as raised:
@@ -584,7 +567,7 @@ def test_wrong_client_id(
     assert f"client_id={UNKNOWN_CLIENT_ID}" in message, message
 
     started = time.monotonic()
-    done = cli_login(cli, server, server.public, client_id=UNKNOWN_CLIENT_ID, timeout=SHORT_TIMEOUT)
+    done = cli_login(cli, server, server.public, unknown)
     took = time.monotonic() - started
     record_property("wrong_client_id_cli_seconds", round(took, 2))
     assert done.refused is not None, "the server redirected for an unknown client id"
@@ -615,8 +598,7 @@ def test_threads_one_refresh(real_server: RealServer, tmp_path: Path) -> None:
 def test_processes_one_refresh(real_server: RealServer, cli: PkceflowCli) -> None:
     server = real_server
     client_id = server.public.client_id
-    done = cli_login(cli, server, server.public)
-    assert done.run.returncode == 0, str(done.run)
+    cli_logged_in(cli, server, server.public)
     aged = age_stored(cli)
     before = server.refresh_grants(client_id)
 

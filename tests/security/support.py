@@ -24,14 +24,50 @@ from urllib.parse import quote, quote_plus, urlsplit
 
 import pluggy
 
+from pkceflow import Client
+from pkceflow.file_store import FileStore
 from pkceflow.loopback import LoopbackListener
+from pkceflow.settings import Interaction
+from pkceflow_core import ServerMetadata
 from pkceflow_core.hookspecs import hookimpl
+from pkceflow_core.ports import BrowserLauncher
 from tests.support.raw_http import RawServer, Request, answer, json_answer
 
 #: Bounds every wait of the suite, so a bug fails a test instead of hanging the run.
 WAIT = 10.0
+#: The profile the suite's clients keep their logins under.
+PROFILE = "sec"
 #: The most a raw delivery reads of an answer.
 _MAX_ANSWER = 1 << 20
+
+
+# --------------------------------------------------------------------------- clients
+
+
+def new_client(
+    client_id: str,
+    *,
+    server: ServerMetadata,
+    store: FileStore,
+    browser: BrowserLauncher,
+    plugin_manager: pluggy.PluginManager,
+    scope: str = "profile",
+    timeout: float = WAIT,
+    **options: Any,
+) -> Client:
+    """A Client keeping its login in ``store`` as PROFILE, asking nobody to paste and
+    waiting ``timeout`` seconds for the callback; ``options`` go to Client as they are."""
+    return Client(
+        client_id,
+        server=server,
+        scope=scope,
+        store=store,
+        profile=PROFILE,
+        browser=browser,
+        plugin_manager=plugin_manager,
+        interaction=Interaction(paste=False, timeout=timeout),
+        **options,
+    )
 
 
 # --------------------------------------------------------------------------- a reflecting proxy

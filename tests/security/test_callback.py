@@ -25,7 +25,7 @@ import pytest
 from pkceflow import Client
 from pkceflow.file_store import FileStore
 from pkceflow.loopback import LoopbackListener
-from pkceflow.settings import HttpOptions, Interaction
+from pkceflow.settings import HttpOptions
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow_core import (
     AuthorizationError,
@@ -39,9 +39,8 @@ from pkceflow_core import (
 from pkceflow_core.ports import BrowserLauncher
 from tests.support.cli import Cli
 
-from .support import WAIT, ListenerSpy, RawAnswer, deliver, get
+from .support import PROFILE, WAIT, ListenerSpy, RawAnswer, deliver, get, new_client
 
-PROFILE = "sec"
 DECOY = "decoy-code-" + "d" * 32
 HOSTILE_DESCRIPTION = (
     '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
@@ -132,15 +131,13 @@ def make_client(
     timeout: float = WAIT,
     iss_supported: bool = True,
 ) -> Client:
-    return Client(
+    return new_client(
         PUBLIC_CLIENT_ID,
         server=metadata(provider, iss_supported=iss_supported),
-        scope="profile",
         store=store,
-        profile=PROFILE,
         browser=browser,
         plugin_manager=plugin_manager,
-        interaction=Interaction(paste=False, timeout=timeout),
+        timeout=timeout,
         http=HttpOptions(timeout=WAIT),
     )
 

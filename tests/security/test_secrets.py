@@ -24,7 +24,7 @@ import pytest
 
 from pkceflow import Client
 from pkceflow.file_store import FileStore
-from pkceflow.settings import HttpOptions, Interaction
+from pkceflow.settings import HttpOptions
 from pkceflow.testing import (
     CONFIDENTIAL_CLIENT_ID,
     CONFIDENTIAL_CLIENT_SECRET,
@@ -44,6 +44,7 @@ from tests.support.cli import Cli
 from tests.support.raw_http import RawServer, Request, answer
 
 from .support import (
+    PROFILE,
     WAIT,
     HookRecorder,
     LogCollector,
@@ -51,9 +52,9 @@ from .support import (
     Secrets,
     basic_auth_forms,
     exception_texts,
+    new_client,
 )
 
-PROFILE = "sec"
 CLIENT_ID = CONFIDENTIAL_CLIENT_ID
 SECRET = CONFIDENTIAL_CLIENT_SECRET
 EXPECTED_KINDS = {"access_token", "refresh_token", "id_token", "code", "code_verifier"}
@@ -159,17 +160,15 @@ def test_a_library_session_leaks_no_secret_even_to_a_reflecting_server(
         return raised.value
 
     with LogCollector() as logs:
-        client = Client(
+        client = new_client(
             CLIENT_ID,
             client_secret=SECRET,
             server=server,
             scope="openid offline_access",
             store=store,
-            profile=PROFILE,
             browser=browser,
             plugin_manager=plugin_manager,
             events=events,
-            interaction=Interaction(paste=False, timeout=WAIT),
             http=HttpOptions(timeout=WAIT),
         )
         proxy.reflect = 1

@@ -25,7 +25,7 @@ import pytest
 
 from pkceflow import Client
 from pkceflow.file_store import FileStore
-from pkceflow.settings import Interaction, Redirect
+from pkceflow.settings import Redirect
 from pkceflow.testing import PUBLIC_CLIENT_ID, HttpFollowingBrowser, TestProvider
 from pkceflow.transport import Urllib3Transport
 from pkceflow_core import (
@@ -49,9 +49,8 @@ from tests.support.raw_http import (
     truncated_body,
 )
 
-from .support import WAIT
+from .support import PROFILE, WAIT, new_client
 
-PROFILE = "sec"
 OPS = ("login", "refresh")
 MIB = 1 << 20
 GOOD = {"access_token": "fresh-access-" + "a" * 24, "token_type": "Bearer", "expires_in": 3600}
@@ -248,16 +247,13 @@ def make_run(
         quirks=quirks or Quirks(),
     )
     browser = HttpFollowingBrowser(timeout=WAIT)
-    client = Client(
+    client = new_client(
         PUBLIC_CLIENT_ID,
         server=server,
-        scope="profile",
         store=store,
-        profile=PROFILE,
         browser=browser,
         plugin_manager=plugin_manager,
         transport=transport or _transport(),
-        interaction=Interaction(paste=False, timeout=WAIT),
         redirect=Redirect(path="/callback"),
         # the provider's registration; the token endpoint is not its
     )

@@ -1,4 +1,5 @@
-"""What the AsyncClient tests share: a bounded runner, polling, due tokens, port checks.
+"""What the AsyncClient tests share: a bounded runner, polling, due tokens, port checks,
+and the cancellations both AsyncClient suites put a client through.
 
 ``run(coroutine, bound)`` runs a coroutine with ``asyncio.run`` in a daemon thread of its own
 and waits at most ``bound`` seconds. ``asyncio.wait_for`` would not do: a task stuck
@@ -22,15 +23,35 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import attrs
+import pytest
+
+from pkceflow.file_store import FileStore
+from pkceflow.memory_store import MemoryStore
+from tests.support.store_process import StoreProcess
 
 if TYPE_CHECKING:
     from pkceflow.async_client import AsyncClient
     from pkceflow_core import TokenSet
+    from pkceflow_core.ports import TokenStore
 
-__all__ = ["DaemonThreads", "aged", "connectable", "lock_waiters", "run", "stacks", "until"]
+__all__ = [
+    "DaemonThreads",
+    "aged",
+    "cancel_behind_a_held_lock",
+    "cancel_the_login",
+    "cancelled",
+    "connectable",
+    "lock_waiters",
+    "login",
+    "new_store",
+    "run",
+    "stacks",
+    "until",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -184,3 +205,71 @@ def connectable(port: int, host: str = "127.0.0.1") -> bool:
     except ConnectionRefusedError:
         return False
     return True
+
+
+def new_store(kind: str, folder: Path) -> TokenStore:
+    """A MemoryStore (``kind`` "memory"), or a FileStore in ``folder``."""
+    return MemoryStore() if kind == "memory" else FileStore(folder / "tokens")
+
+
+async def login(client: AsyncClient, browser_done: Callable[[], object]) -> TokenSet:
+    """``client.login()``, then ``browser_done`` (the browser reading the result page) awaited.
+
+    The listener serves that page after the login returned; a coroutine that ends its
+    event loop at once cuts it short (the AsyncClient has no way to await it).
+    """
+    try:
+        return await client.login()
+    finally:
+        await asyncio.to_thread(browser_done)
+
+
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and await it: it ends cancelled, raising CancelledError."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def cancel_the_login(
+    client: AsyncClient,
+    at_the_browser: Callable[[], bool],
+    redirect_port: Callable[[], int],
+    timeout: float = 10.0,
+) -> None:
+    """Cancel ``client.login()`` once ``at_the_browser()``: its listener closes, nothing is stored.
+
+    ``redirect_port()`` is the port of the redirect URI the browser was given.
+    """
+    signing_in = asyncio.create_task(client.login())
+    await until(at_the_browser, timeout)
+    port = redirect_port()
+    assert connectable(port)
+
+    await cancelled(signing_in)
+
+    assert not connectable(port)
+    assert await client.stored() is None
+
+
+async def cancel_behind_a_held_lock(
+    client: AsyncClient, folder: Path, timeout: float = 10.0
+) -> None:
+    """Cancel ``client.token()`` waiting for the lock another process holds on ``folder``.
+
+    Once the other process let go, the thread that waited for the lock takes it, sees
+    the task gone and lets go too: the lock is free again afterwards.
+    """
+    with StoreProcess.hold(folder, client.profile) as holder:
+        asking = asyncio.create_task(client.token())
+        await until(lambda: lock_waiters() == 1, timeout)
+        await asyncio.sleep(0.05)
+
+        await cancelled(asking)
+
+        holder.go()
+        assert await asyncio.to_thread(holder.result) == {"released": True}
+    await until(lambda: lock_waiters() == 0, timeout)
+    with FileStore(folder, lock_timeout=timeout).lock(client.profile):
+        pass  # free again

@@ -1,4 +1,5 @@
-"""OAuth values the tests make for themselves: grants issued without a browser, PKCE pairs."""
+"""OAuth values the tests make for themselves (grants issued without a browser, PKCE
+pairs) or read from what pkceflow made (the redirect port of an authorization URL)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import hashlib
 import secrets
 import time
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 from pkceflow_core import TokenSet
 
 if TYPE_CHECKING:
     from pkceflow.testing import TestProvider
 
-__all__ = ["issued_token_set", "newest_refresh_token", "pkce_pair"]
+__all__ = ["issued_token_set", "newest_refresh_token", "pkce_pair", "redirect_port"]
 
 #: pkceflow.testing.PUBLIC_CLIENT_ID, spelt out so that importing this module does not
 #: import the provider (PyJWT, cryptography).
@@ -54,3 +56,11 @@ def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def redirect_port(authorization_url: str) -> int:
+    """The port of the loopback redirect URI named in an authorization URL."""
+    (redirect_uri,) = parse_qs(urlsplit(authorization_url).query)["redirect_uri"]
+    port = urlsplit(redirect_uri).port
+    assert port is not None
+    return port

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
-from pkceflow.testing import PUBLIC_CLIENT_ID, TestProvider
+from pkceflow.testing import (
+    CONFIDENTIAL_CLIENT_ID,
+    CONFIDENTIAL_CLIENT_SECRET,
+    PUBLIC_CLIENT_ID,
+    TestProvider,
+)
 from tests.support.oauth import pkce_pair as pkce_pair
 
 REDIRECT_URI = "http://127.0.0.1:43123/callback"
@@ -78,6 +83,10 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     """An Authorization header per RFC 6749 2.3.1 (form-urlencode, then base64)."""
     raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+
+
+#: The confidential client's own credentials, as its client_secret_basic header.
+CONFIDENTIAL_BASIC = basic(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET)
 
 
 def authorize(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pkceflow.testing import BrowserError, HttpFollowingBrowser
+from pkceflow.testing import BrowserError, BrowserResponse, HttpFollowingBrowser
 
 Route = tuple[int, dict[str, str], str]
 
@@ -54,6 +54,14 @@ class Site:
         self.thread.join()
 
 
+def final_page(browser: HttpFollowingBrowser, url: str) -> BrowserResponse:
+    """Open ``url`` in ``browser`` and wait: the page it ended on (it must end on one)."""
+    browser.open(url)
+    final = browser.wait()
+    assert final is not None
+    return final
+
+
 @pytest.fixture
 def site() -> Iterator[Site]:
     s = Site()
@@ -92,9 +100,7 @@ def test_follows_redirects_keeping_cookies(site: Site) -> None:
     site.routes["/b"] = (303, {"Location": site.base + "/c?x=1"}, "")
     site.routes["/c"] = (200, HTML, "<p>done</p>")
     browser = HttpFollowingBrowser()
-    browser.open(site.base + "/a")
-    final = browser.wait()
-    assert final is not None
+    final = final_page(browser, site.base + "/a")
     assert final.status == 200
     assert final.text == "<p>done</p>"
     assert final.url == site.base + "/c?x=1"
@@ -128,9 +134,7 @@ def test_submits_login_then_decision(site: Site) -> None:
     )
     site.routes["/decide"] = (200, HTML, "<p>decided</p>")
     browser = HttpFollowingBrowser(username="zoë")
-    browser.open(site.base + "/login")
-    final = browser.wait()
-    assert final is not None
+    final = final_page(browser, site.base + "/login")
     assert final.text == "<p>decided</p>"
     methods = [(m, p.split("?")[0], b) for m, p, b, _ in site.seen]
     assert methods[1] == ("POST", "/do-login", "t=a%26b&username=zo%C3%AB&remember=on")
@@ -154,9 +158,7 @@ def test_deny_button_by_value(site: Site) -> None:
 def test_page_without_usable_form_is_final(site: Site) -> None:
     site.routes["/p"] = (200, HTML, '<form><button name="x" value="other">Other</button></form>')
     browser = HttpFollowingBrowser()
-    browser.open(site.base + "/p")
-    final = browser.wait()
-    assert final is not None
+    final = final_page(browser, site.base + "/p")
     assert final.status == 200
     assert len(site.seen) == 1
 

@@ -19,6 +19,7 @@ from pkceflow.testing import (
 )
 
 from .helpers import (
+    CONFIDENTIAL_BASIC,
     Grant,
     basic,
     get_code,
@@ -272,12 +273,7 @@ def special_client(pkceflow_provider: TestProvider) -> str:
 
 def test_confidential_client_with_basic_auth(pkceflow_provider: TestProvider) -> None:
     grant = get_code(pkceflow_provider, client_id=CONFIDENTIAL_CLIENT_ID)
-    reply = redeem(
-        pkceflow_provider,
-        grant,
-        client_id="",
-        headers=basic(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET),
-    )
+    reply = redeem(pkceflow_provider, grant, client_id="", headers=CONFIDENTIAL_BASIC)
     assert reply.status == 200, reply.text
 
 
@@ -324,12 +320,7 @@ def test_wrong_client_credentials(pkceflow_provider: TestProvider, headers: dict
     assert reply.json()["error"] == "invalid_client"
     assert reply.header("WWW-Authenticate")
     # The code is still good: client authentication comes first.
-    reply = redeem(
-        pkceflow_provider,
-        grant,
-        client_id="",
-        headers=basic(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET),
-    )
+    reply = redeem(pkceflow_provider, grant, client_id="", headers=CONFIDENTIAL_BASIC)
     assert reply.status == 200
 
 
@@ -368,7 +359,7 @@ def test_two_auth_methods_at_once(pkceflow_provider: TestProvider) -> None:
         grant,
         client_id="",
         client_secret=CONFIDENTIAL_CLIENT_SECRET,
-        headers=basic(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET),
+        headers=CONFIDENTIAL_BASIC,
     )
     assert reply.status == 400
     assert reply.json()["error"] == "invalid_request"
@@ -489,7 +480,7 @@ def test_revoke_another_clients_token(pkceflow_provider: TestProvider) -> None:
     reply = request(
         pkceflow_provider.revocation_endpoint,
         form={"token": first["access_token"]},
-        headers=basic(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET),
+        headers=CONFIDENTIAL_BASIC,
     )
     assert reply.status == 400
     assert first["access_token"] in pkceflow_provider.active_tokens()
@@ -502,7 +493,7 @@ def _introspect(provider: TestProvider, value: str) -> dict[str, Any]:
     reply = request(
         provider.introspection_endpoint,
         form={"token": value},
-        headers=basic(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET),
+        headers=CONFIDENTIAL_BASIC,
     )
     assert reply.status == 200
     assert reply.header("Cache-Control") == "no-store"
