@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from pkceflow_core import LoginRequiredError, Quirks, ServerMetadata
 
-from .client import _METADATA, _ClientBase, _settings_and_adapters, _split_options
+from .client import (
+    _METADATA,
+    _ClientBase,
+    _issuer_settings,
+    _preset_settings,
+    _settings_and_adapters,
+)
 from .settings import HttpOptions, IdTokenOptions, Interaction, Redirect, Settings
 
 if TYPE_CHECKING:
@@ -145,15 +151,10 @@ class AsyncClient(_ClientBase):
         **kwargs: Any,
     ) -> AsyncClient:
         """An AsyncClient for an installed provider preset (see Client.for_provider)."""
-        from .plugins import get_plugin_manager
-        from .providers import find_preset
-
-        manager = plugin_manager or get_plugin_manager()
-        options, adapters = _split_options(kwargs)
-        settings = Settings.for_preset(
-            find_preset(manager, name), client_id, template_values=template_values, **options
+        settings, adapters = _preset_settings(
+            name, client_id, template_values, plugin_manager, kwargs
         )
-        return cls.from_settings(settings, plugin_manager=manager, **adapters)
+        return cls.from_settings(settings, **adapters)
 
     @classmethod
     def from_issuer(
@@ -166,10 +167,7 @@ class AsyncClient(_ClientBase):
         **kwargs: Any,
     ) -> AsyncClient:
         """An AsyncClient for ``issuer``, discovered on first use (see Client.from_issuer)."""
-        options, adapters = _split_options(kwargs)
-        settings = Settings(
-            client_id, issuer=issuer, require_s256=require_s256, quirks=quirks, **options
-        )
+        settings, adapters = _issuer_settings(issuer, client_id, require_s256, quirks, kwargs)
         return cls.from_settings(settings, **adapters)
 
     # -- adapters, made on first use ----------------------------------------------------

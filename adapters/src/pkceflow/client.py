@@ -265,15 +265,10 @@ class Client(_ClientBase):
         ``template_values`` fill the preset's placeholders (``{"tenant": "contoso"}``).
         UsageError when the preset is not installed or wants a secret not given.
         """
-        from .plugins import get_plugin_manager
-        from .providers import find_preset
-
-        manager = plugin_manager or get_plugin_manager()
-        options, adapters = _split_options(kwargs)
-        settings = Settings.for_preset(
-            find_preset(manager, name), client_id, template_values=template_values, **options
+        settings, adapters = _preset_settings(
+            name, client_id, template_values, plugin_manager, kwargs
         )
-        return cls.from_settings(settings, plugin_manager=manager, **adapters)
+        return cls.from_settings(settings, **adapters)
 
     @classmethod
     def from_issuer(
@@ -293,10 +288,7 @@ class Client(_ClientBase):
         constructor's. The document is reused within this process while its
         Cache-Control allows. Raises MetadataError, TransportError.
         """
-        options, adapters = _split_options(kwargs)
-        settings = Settings(
-            client_id, issuer=issuer, require_s256=require_s256, quirks=quirks, **options
-        )
+        settings, adapters = _issuer_settings(issuer, client_id, require_s256, quirks, kwargs)
         return cls.from_settings(settings, **adapters)
 
     # -- adapters, made on first use ----------------------------------------------------
@@ -474,6 +466,36 @@ class Client(_ClientBase):
         if tokens is None:
             raise LoginRequiredError(f"there is no stored login for {self.profile!r}")
         return tokens
+
+
+def _preset_settings(
+    name: str,
+    client_id: str,
+    template_values: Mapping[str, str] | None,
+    plugin_manager: pluggy.PluginManager | None,
+    kwargs: Mapping[str, Any],
+) -> tuple[Settings, dict[str, Any]]:
+    """``for_provider``'s arguments as Settings and adapters (the plugin manager among them)."""
+    from .plugins import get_plugin_manager
+    from .providers import find_preset
+
+    manager = plugin_manager or get_plugin_manager()
+    options, adapters = _split_options(kwargs)
+    settings = Settings.for_preset(
+        find_preset(manager, name), client_id, template_values=template_values, **options
+    )
+    return settings, {**adapters, "plugin_manager": manager}
+
+
+def _issuer_settings(
+    issuer: str, client_id: str, require_s256: bool, quirks: Quirks, kwargs: Mapping[str, Any]
+) -> tuple[Settings, dict[str, Any]]:
+    """``from_issuer``'s arguments as Settings (with the issuer to discover) and adapters."""
+    options, adapters = _split_options(kwargs)
+    settings = Settings(
+        client_id, issuer=issuer, require_s256=require_s256, quirks=quirks, **options
+    )
+    return settings, adapters
 
 
 def _settings_and_adapters(arguments: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
