@@ -556,6 +556,10 @@ class BrowserOnAnotherMachine:
         def paste() -> None:
             assert self.browser is not None
             self.browser.wait()
+            # A person reads the page before copying its address: by then the
+            # listener waits, and a wrong address is answered at once (one pasted
+            # before the wait began is only kept, and checked silently).
+            time.sleep(0.5)
             lines = [self.first] if self.first is not None else []
             lines.append(self.browser.stopped_at or "")
             os.write(self.terminal, "".join(line + "\n" for line in lines).encode())
