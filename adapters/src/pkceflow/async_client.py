@@ -243,18 +243,11 @@ class AsyncClient(_ClientBase):
             check = None
             if self._wants_id_token_checks(server):
                 verifier = self._verifier(server, None)
-                transport = self.transport
-
-                async def send(effect: Effect) -> Any:
-                    from pkceflow_core.steps import Send
-
-                    assert isinstance(effect, Send)
-                    return await transport.send(effect.request)
 
                 async def check(
                     tokens: TokenSet, nonce: str | None, previous: TokenSet | None
                 ) -> None:
-                    await arun(verifier.steps(tokens, nonce, previous), send)
+                    await arun(verifier.steps(tokens, nonce, previous), self._send)
 
             self._driver = AsyncDriver(
                 server=server,
@@ -337,18 +330,19 @@ class AsyncClient(_ClientBase):
 
     async def userinfo(self) -> dict[str, Any]:
         """The signed-in person's claims from the userinfo endpoint (see Client.userinfo)."""
-        from pkceflow_core.steps import Send, arun
+        from pkceflow_core.steps import arun
 
         from .oidc import userinfo_steps
 
-        transport = self.transport
-
-        async def send(effect: Effect) -> Any:
-            assert isinstance(effect, Send)
-            return await transport.send(effect.request)
-
         tokens = await self.tokens()
-        return await arun(userinfo_steps(await self.server(), tokens), send)
+        return await arun(userinfo_steps(await self.server(), tokens), self._send)
+
+    async def _send(self, effect: Effect) -> Any:
+        """Carry out the one effect of steps that only send (userinfo, the JWK Set)."""
+        from pkceflow_core.steps import Send
+
+        assert isinstance(effect, Send)
+        return await self.transport.send(effect.request)
 
     async def stored(self) -> TokenSet | None:
         """The stored token set as it is, without refreshing; None when logged out."""

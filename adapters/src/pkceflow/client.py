@@ -52,7 +52,6 @@ class _ClientBase:
 
     settings: Settings
     _manager: pluggy.PluginManager | None
-    _store_given: Any
     _store: Any
     _clock: Clock
 
@@ -528,35 +527,37 @@ class _MetadataCache:
     def get(
         self, transport: Transport, issuer: str, *, require_s256: bool, quirks: Quirks
     ) -> ServerMetadata:
+        """``issuer``'s metadata: kept, or discovered over ``transport`` and kept."""
         key = (issuer, require_s256, quirks)
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and time.monotonic() < entry[0]:
-            return entry[1]
+        kept = self._fresh(key)
+        if kept is not None:
+            return kept
         from pkceflow_core import discover_with_lifetime
 
-        server, lifetime = discover_with_lifetime(
-            transport, issuer, require_s256=require_s256, quirks=quirks
-        )
-        if lifetime:
-            with self._lock:
-                self._entries[key] = (time.monotonic() + lifetime, server)
-        return server
+        found = discover_with_lifetime(transport, issuer, require_s256=require_s256, quirks=quirks)
+        return self._keep(key, *found)
 
     async def aget(
         self, transport: AsyncTransport, issuer: str, *, require_s256: bool, quirks: Quirks
     ) -> ServerMetadata:
         """:meth:`get` over an asyncio transport (the same entries)."""
         key = (issuer, require_s256, quirks)
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and time.monotonic() < entry[0]:
-            return entry[1]
+        kept = self._fresh(key)
+        if kept is not None:
+            return kept
         from pkceflow_core.async_driver import discover_async
 
-        server, lifetime = await discover_async(
-            transport, issuer, require_s256=require_s256, quirks=quirks
-        )
+        found = await discover_async(transport, issuer, require_s256=require_s256, quirks=quirks)
+        return self._keep(key, *found)
+
+    def _fresh(self, key: tuple[str, bool, Quirks]) -> ServerMetadata | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[1] if entry is not None and time.monotonic() < entry[0] else None
+
+    def _keep(
+        self, key: tuple[str, bool, Quirks], server: ServerMetadata, lifetime: int | None
+    ) -> ServerMetadata:
         if lifetime:
             with self._lock:
                 self._entries[key] = (time.monotonic() + lifetime, server)

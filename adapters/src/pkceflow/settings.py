@@ -70,7 +70,10 @@ def _of(kind: type) -> Callable[[object, attrs.Attribute[Any], object], None]:
 
     def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, kind):
-            raise UsageError(f"{attribute.name} must be a pkceflow.{kind.__name__}, not {value!r}")
+            raise UsageError(
+                f"{attribute.name} must be a pkceflow.{kind.__name__},"
+                f" not a {type(value).__name__}"  # never the value: it may be a secret
+            )
 
     return check
 

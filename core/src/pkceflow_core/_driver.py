@@ -36,17 +36,14 @@ from .ports import (
 from .steps import (
     AwaitCallbacks,
     CheckIdToken,
-    Delete,
     Effect,
     Guarded,
-    Load,
     Locked,
     OpenBrowser,
     Policy,
-    Replace,
-    Save,
     Send,
     Steps,
+    StoreEffect,
     discovery,
     run,
 )
@@ -115,14 +112,8 @@ class Driver:
         def do(effect: Effect) -> Any:
             if isinstance(effect, Send):
                 return self.transport.send(effect.request)
-            if isinstance(effect, Load):
-                return self.store.load(effect.key)
-            if isinstance(effect, Replace):
-                return self.store.replace(effect.key, effect.old, effect.new)
-            if isinstance(effect, Save):
-                return self.store.save(effect.key, effect.tokens)
-            if isinstance(effect, Delete):
-                return self.store.delete(effect.key)
+            if isinstance(effect, StoreEffect):
+                return effect.on(self.store)
             if isinstance(effect, Locked):
                 with self.store.lock(effect.key):
                     return run(effect.steps, do)

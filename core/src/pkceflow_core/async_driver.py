@@ -38,17 +38,14 @@ from .ports import (
 from .steps import (
     AwaitCallbacks,
     CheckIdToken,
-    Delete,
     Effect,
     Guarded,
-    Load,
     Locked,
     OpenBrowser,
     Policy,
-    Replace,
-    Save,
     Send,
     Steps,
+    StoreEffect,
     arun,
     discovery,
 )
@@ -135,14 +132,8 @@ class AsyncDriver:
         async def do(effect: Effect) -> Any:
             if isinstance(effect, Send):
                 return await self.transport.send(effect.request)
-            if isinstance(effect, Load):
-                return await self.store.load(effect.key)
-            if isinstance(effect, Replace):
-                return await self.store.replace(effect.key, effect.old, effect.new)
-            if isinstance(effect, Save):
-                return await self.store.save(effect.key, effect.tokens)
-            if isinstance(effect, Delete):
-                return await self.store.delete(effect.key)
+            if isinstance(effect, StoreEffect):
+                return await effect.on(self.store)
             if isinstance(effect, Locked):
                 async with self.store.lock(effect.key):
                     return await arun(effect.steps, do)

@@ -74,7 +74,7 @@ from .errors import (
     TransportError,
     printable,
 )
-from .ports import CallbackReply, Clock, Events
+from .ports import AsyncTokenStore, CallbackReply, Clock, Events, TokenStore
 
 __all__ = [
     "AwaitCallbacks",
@@ -90,6 +90,7 @@ __all__ = [
     "Save",
     "Send",
     "Steps",
+    "StoreEffect",
     "arun",
     "discovery",
     "run",
@@ -105,35 +106,63 @@ class Send:
     request: HttpRequest
 
 
+class StoreEffect:
+    """An effect on the token store: :meth:`on` makes the store's call for it.
+
+    With a TokenStore the call returns the outcome; with an AsyncTokenStore it
+    returns the awaitable of it. Both runners carry every store effect out so.
+    """
+
+    def on(self, store: TokenStore | AsyncTokenStore) -> Any:
+        """The store's call for this effect (its result, or an awaitable of it)."""
+        raise NotImplementedError  # pragma: no cover  (every store effect says)
+
+
 @attrs.frozen
-class Load:
+class Load(StoreEffect):
     """The token set stored under ``key``, or None."""
 
     key: str
 
+    def on(self, store: TokenStore | AsyncTokenStore) -> Any:
+        """``store.load(key)``."""
+        return store.load(self.key)
+
 
 @attrs.frozen
-class Save:
+class Save(StoreEffect):
     """Store ``tokens`` under ``key``, whole or not at all."""
 
     key: str
     tokens: TokenSet
 
+    def on(self, store: TokenStore | AsyncTokenStore) -> Any:
+        """``store.save(key, tokens)``."""
+        return store.save(self.key, self.tokens)
+
 
 @attrs.frozen
-class Replace:
+class Replace(StoreEffect):
     """Store ``new`` only if ``old`` is stored (compare-and-swap); True when it was."""
 
     key: str
     old: TokenSet
     new: TokenSet
 
+    def on(self, store: TokenStore | AsyncTokenStore) -> Any:
+        """``store.replace(key, old, new)``."""
+        return store.replace(self.key, self.old, self.new)
+
 
 @attrs.frozen
-class Delete:
+class Delete(StoreEffect):
     """Forget what is stored under ``key``."""
 
     key: str
+
+    def on(self, store: TokenStore | AsyncTokenStore) -> Any:
+        """``store.delete(key)``."""
+        return store.delete(self.key)
 
 
 @attrs.frozen
