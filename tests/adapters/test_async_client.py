@@ -10,8 +10,9 @@ the provider itself; the other process is ``tests/support/store_process.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -176,6 +177,58 @@ def test_refresh_with_a_given_refresh_token_stores_what_it_returns(
 
     run(scenario())
     assert provider.count("token") == 1
+
+
+class NativeAsyncStore:
+    """A store plugin's own asyncio store: coroutines and an async lock, no threads."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, TokenSet] = {}
+        self.calls: list[str] = []
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    async def load(self, key: str) -> TokenSet | None:
+        self.calls.append("load")
+        return self.tokens.get(key)
+
+    async def save(self, key: str, tokens: TokenSet) -> None:
+        self.calls.append("save")
+        self.tokens[key] = tokens
+
+    async def replace(self, key: str, old: TokenSet, new: TokenSet) -> bool:
+        self.calls.append("replace")
+        if self.tokens.get(key) != old:
+            return False
+        self.tokens[key] = new
+        return True
+
+    async def delete(self, key: str) -> None:
+        self.calls.append("delete")
+        self.tokens.pop(key, None)
+
+    @contextlib.asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        self.calls.append("lock")
+        async with self.locks.setdefault(key, asyncio.Lock()):
+            yield
+
+
+def test_a_native_asyncio_store_is_used_as_it_is(
+    provider: TestProvider, make_async: MakeAsync
+) -> None:
+    issued = provider.issue_tokens(scope="offline_access")
+    store = NativeAsyncStore()
+
+    async def scenario() -> None:
+        async with make_async(scope="offline_access", store=store) as client:
+            assert client.store is store  # not wrapped: no thread touches it
+            tokens = await client.refresh(issued["refresh_token"])
+            assert store.tokens[client.profile] == tokens
+            assert await client.token() == tokens.access_token
+
+    run(scenario())
+    assert store.calls[:2] == ["lock", "save"]
+    assert store.calls[-1] == "load"
 
 
 def test_token_without_a_login_raises_login_required(make_async: MakeAsync) -> None:
